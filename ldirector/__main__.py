@@ -1,0 +1,5 @@
+"""``python -m ldirector``: the same program as the ``ldirector`` console script."""
+
+from ldirector.cli import main
+
+raise SystemExit(main())
