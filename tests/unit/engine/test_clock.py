@@ -1,0 +1,45 @@
+"""FakeClock: virtual time wakes sleepers in order and only when advanced."""
+
+from __future__ import annotations
+
+import asyncio
+
+from ldirector.clock import FakeClock, MonotonicClock
+
+
+async def test_fake_clock_wakes_in_deadline_order() -> None:
+    clock = FakeClock(start=100.0)
+    woke: list[tuple[str, float]] = []
+
+    async def sleeper(name: str, seconds: float) -> None:
+        await clock.sleep(seconds)
+        woke.append((name, clock.now()))
+
+    async with asyncio.TaskGroup() as tg:
+        tg.create_task(sleeper("late", 30))
+        tg.create_task(sleeper("early", 10))
+        await clock.settle()
+        assert clock.pending == 2 and clock.next_deadline() == 110.0
+        await clock.advance(9.5)
+        assert woke == [] and clock.now() == 109.5
+        await clock.advance(3600)
+    assert woke == [("early", 110.0), ("late", 130.0)]
+    assert clock.now() == 3709.5
+
+
+async def test_fake_clock_skips_cancelled_sleepers() -> None:
+    clock = FakeClock()
+    task = asyncio.create_task(clock.sleep(5))
+    await clock.settle()
+    task.cancel()
+    await clock.settle()
+    assert clock.pending == 0
+    await clock.advance(10)
+    assert task.cancelled()
+
+
+async def test_monotonic_clock_sleeps() -> None:
+    clock = MonotonicClock()
+    before = clock.now()
+    await clock.sleep(0.01)
+    assert clock.now() - before >= 0.009

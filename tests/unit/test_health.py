@@ -1,0 +1,235 @@
+"""The health state machine, table-driven: sequences of results in, statuses and events out."""
+
+from __future__ import annotations
+
+from ipaddress import ip_address
+
+import pytest
+
+from ldirector.health import (
+    CheckKind,
+    CheckMode,
+    Event,
+    EventKind,
+    Policy,
+    RealHealth,
+    Rotation,
+    Status,
+    fallback_event,
+    initial,
+    maintenance_match,
+    maintenance_names,
+    serving,
+    step,
+)
+
+UP, DOWN, UNKNOWN = Status.UP, Status.DOWN, Status.UNKNOWN
+K = EventKind
+
+
+def run(
+    policy: Policy, start: RealHealth, results: str
+) -> list[tuple[Status, tuple[EventKind, ...]]]:
+    """Feed results ('+' ok, '-' failed, 'm' forced maintenance) and record each outcome."""
+    health, out = start, []
+    for r in results:
+        health, events = step(health, r == "+", f"r{r}", policy, forced=r == "m")
+        out.append((health.status, tuple(e.kind for e in events)))
+    return out
+
+
+@pytest.mark.parametrize(
+    ("policy", "start", "results", "expected"),
+    [
+        # failurecount=1: one failure takes an up real down (deleted when not quiescent).
+        (Policy(), RealHealth(status=UP), "-+", [(DOWN, (K.DELETED,)), (UP, (K.ADDED,))]),
+        # quiescent: the real is quiesced, and coming back is a restore.
+        (
+            Policy(quiescent=True),
+            RealHealth(status=UP),
+            "-+",
+            [(DOWN, (K.QUIESCED,)), (UP, (K.RESTORED,))],
+        ),
+        # failurecount=3: two soft failures, the third takes it down; more failures are quiet.
+        (
+            Policy(failurecount=3),
+            RealHealth(status=UP),
+            "----",
+            [
+                (UP, (K.SOFT_FAILURE,)),
+                (UP, (K.SOFT_FAILURE,)),
+                (DOWN, (K.DELETED,)),
+                (DOWN, ()),
+            ],
+        ),
+        # one success between failures resets the count.
+        (
+            Policy(failurecount=2),
+            RealHealth(status=UP),
+            "-+-+",
+            [
+                (UP, (K.SOFT_FAILURE,)),
+                (UP, (K.FAILURES_RESET,)),
+                (UP, (K.SOFT_FAILURE,)),
+                (UP, (K.FAILURES_RESET,)),
+            ],
+        ),
+        # never-up real: failures do not count softly, and the first pass adds it.
+        (
+            Policy(failurecount=3),
+            RealHealth(),
+            "--+",
+            [(DOWN, ()), (DOWN, ()), (UP, (K.ADDED,))],
+        ),
+        # maintenance bypasses failurecount.
+        (
+            Policy(failurecount=5, quiescent=True),
+            RealHealth(status=UP),
+            "mm+",
+            [(DOWN, (K.QUIESCED,)), (DOWN, ()), (UP, (K.RESTORED,))],
+        ),
+        # maintenance in the middle of soft failures.
+        (
+            Policy(failurecount=3),
+            RealHealth(status=UP),
+            "-m",
+            [(UP, (K.SOFT_FAILURE,)), (DOWN, (K.DELETED,))],
+        ),
+        # a real parked at weight 0 in the kernel comes back as a restore.
+        (Policy(), RealHealth(parked=True), "+", [(UP, (K.RESTORED,))]),
+        # steady up: no events at all.
+        (Policy(), RealHealth(status=UP), "+++", [(UP, ())] * 3),
+        # checktype on/off: results are ignored.
+        (Policy(mode=CheckMode.ON), RealHealth(status=UP), "-m", [(UP, ())] * 2),
+        (Policy(mode=CheckMode.OFF), RealHealth(status=DOWN), "++", [(DOWN, ())] * 2),
+    ],
+)
+def test_sequences(
+    policy: Policy,
+    start: RealHealth,
+    results: str,
+    expected: list[tuple[Status, tuple[EventKind, ...]]],
+) -> None:
+    assert run(policy, start, results) == expected
+
+
+def test_soft_failure_counts_and_reset_carry_numbers() -> None:
+    policy = Policy(failurecount=3)
+    h, ev = step(RealHealth(status=UP), False, "HTTP 503", policy)
+    assert ev == (Event(kind=K.SOFT_FAILURE, reason="HTTP 503", failures=1, failurecount=3),)
+    h, ev = step(h, False, "HTTP 503", policy)
+    assert ev[0].failures == 2 and h.failures == 2
+    h, ev = step(h, True, "HTTP 200 OK", policy)
+    assert ev == (Event(kind=K.FAILURES_RESET, reason="HTTP 200 OK", failures=2, failurecount=3),)
+    assert h == RealHealth(status=UP, reason="HTTP 200 OK")
+
+
+@pytest.mark.parametrize(
+    ("policy", "weight", "status", "parked"),
+    [
+        (Policy(), 5, UP, False),  # serving in the kernel: stays up, no start flap (B12)
+        (Policy(), 0, UNKNOWN, True),  # quiesced in the kernel: waits for a check
+        (Policy(), None, UNKNOWN, False),  # absent: added only once a check passes
+        (Policy(mode=CheckMode.ON), None, UP, False),
+        (Policy(mode=CheckMode.OFF), 5, DOWN, False),  # off never serves, even if found up (B13)
+        (Policy(mode=CheckMode.OFF), 0, DOWN, True),
+    ],
+)
+def test_initial(policy: Policy, weight: int | None, status: Status, parked: bool) -> None:
+    h = initial(policy, weight)
+    assert (h.status, h.parked) == (status, parked)
+
+
+def test_seeded_up_real_keeps_failurecount() -> None:
+    # A real found serving at start is up: one failure with failurecount=2 is only soft.
+    h = initial(Policy(failurecount=2), 3)
+    h, ev = step(h, False, "refused", Policy(failurecount=2))
+    assert h.status is UP and ev[0].kind is K.SOFT_FAILURE
+
+
+@pytest.mark.parametrize(
+    ("mode", "before", "after", "expected"),
+    [
+        (CheckMode.CHECK, True, False, K.FALLBACK_ON),
+        (CheckMode.CHECK, False, True, K.FALLBACK_OFF),
+        (CheckMode.CHECK, True, True, None),
+        (CheckMode.CHECK, False, False, None),
+        (CheckMode.OFF, True, False, None),
+    ],
+)
+def test_fallback_event(
+    mode: CheckMode, before: bool, after: bool, expected: EventKind | None
+) -> None:
+    event = fallback_event(Policy(mode=mode), before, after)
+    assert (event.kind if event else None) is expected
+
+
+def test_serving() -> None:
+    assert not serving([])
+    assert not serving([RealHealth(), RealHealth(status=DOWN)])
+    assert serving([RealHealth(), RealHealth(status=UP)])
+
+
+def kinds(rotation: Rotation, results: str) -> str:
+    """The kinds of check run for results ('+'/'-'), as a string of 'n' and 'c'."""
+    out = []
+    for r in results:
+        kind = rotation.next_kind
+        out.append("n" if kind is CheckKind.NEGOTIATE else "c")
+        rotation = rotation.after(kind, r == "+")
+    return "".join(out)
+
+
+@pytest.mark.parametrize(
+    ("connects", "results", "expected"),
+    [
+        (2, "+++++++", "nccnccn"),  # the observed sequence for checktype=2 (reference 8.6)
+        (2, "++-++", "nccnc"),  # a failed connect forces a negotiate next
+        (2, "-+++", "nncc"),  # a failed negotiate is retried as a negotiate
+        (0, "++++", "nnnn"),  # N=0: always negotiate
+        (1, "+++", "ncn"),
+    ],
+)
+def test_rotation(connects: int, results: str, expected: str) -> None:
+    assert kinds(Rotation(connects), results) == expected
+
+
+@pytest.mark.parametrize(
+    ("address", "port", "fqdn", "expected"),
+    [
+        ("10.0.0.2", 80, None, ("10.0.0.2:80", "10.0.0.2")),
+        (
+            "10.0.0.2",
+            80,
+            "web1.example.org.",
+            (
+                "10.0.0.2:80",
+                "10.0.0.2",
+                "web1.example.org:80",
+                "web1.example.org",
+                "web1:80",
+                "web1",
+            ),
+        ),
+        # the short form only exists for lower-case names of two characters or more
+        (
+            "10.0.0.2",
+            80,
+            "W.example.org",
+            ("10.0.0.2:80", "10.0.0.2", "W.example.org:80", "W.example.org"),
+        ),
+        ("2001:db8::1", 443, None, ("[2001:db8::1]:443", "[2001:db8::1]")),
+        ("10.0.0.2", 80, "localhost", ("10.0.0.2:80", "10.0.0.2", "localhost:80", "localhost")),
+    ],
+)
+def test_maintenance_names(
+    address: str, port: int, fqdn: str | None, expected: tuple[str, ...]
+) -> None:
+    assert maintenance_names(ip_address(address), port, fqdn) == expected
+
+
+def test_maintenance_match_picks_most_specific() -> None:
+    names = maintenance_names(ip_address("10.0.0.2"), 80, "web1.example.org")
+    assert maintenance_match(names, {"web1", "10.0.0.2"}) == "10.0.0.2"
+    assert maintenance_match(names, {"web1"}) == "web1"
+    assert maintenance_match(names, {"10.0.0.2:8080", "web2"}) is None
