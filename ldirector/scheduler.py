@@ -1,0 +1,145 @@
+"""Runs the probes: cadence, jitter, timeouts and the concurrency cap.
+
+Sits between the plan (which says what to probe) and the engine (which consumes the
+``Observation`` queue). This is the only place that times a check: a check itself never
+implements its outer timeout. Every probe has its own task, so a hung check only ever
+holds up itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+import checks
+from checks.types import CheckSpec, ConnectSpec, PingSpec, Result, Target
+from ldirector.clock import Clock, MonotonicClock
+from ldirector.health import CheckKind, Rotation
+
+log = logging.getLogger(__name__)
+
+CheckRunner = Callable[[Target, CheckSpec], Awaitable[Result]]
+
+#: Generous by default: a black-holed real holds its slot for a whole timeout, and a cap
+#: below the number of black holes would let them delay the healthy reals' checks.
+DEFAULT_CONCURRENCY = 1024
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Probe:
+    """One distinct check: what to run against which target, and how often.
+
+    Probes are compared whole, so two virtuals share one only when everything here is
+    identical, credentials included (ldirectord shares results across different logins: B9).
+    """
+
+    target: Target
+    spec: CheckSpec
+    #: negotiatetimeout for negotiate checks, checktimeout for connect/ping/external.
+    timeout: float
+    interval: float
+    #: checktype=N: the connect check run between negotiates, and its timeout (checktimeout).
+    combined: int | None = None
+    connect_spec: ConnectSpec | PingSpec | None = None
+    connect_timeout: float = 0.0
+
+    def spec_for(self, kind: CheckKind) -> tuple[CheckSpec, float]:
+        """The spec and timeout for a check of ``kind``."""
+        if kind is CheckKind.CONNECT and self.connect_spec is not None:
+            return self.connect_spec, self.connect_timeout
+        return self.spec, self.timeout
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """A result, stamped with the probe that produced it, when it was due and when it ran."""
+
+    probe: Probe
+    kind: CheckKind
+    result: Result
+    scheduled: float
+    started: float
+
+
+def _seconds(value: float) -> str:
+    return f"{value:g}s"
+
+
+async def run_once(run: CheckRunner, target: Target, spec: CheckSpec, limit: float) -> Result:
+    """Run one check for at most ``limit`` seconds; never raises except on cancellation."""
+    try:
+        async with asyncio.timeout(limit):
+            return await run(target, spec)
+    except TimeoutError:
+        return Result(False, f"timed out after {_seconds(limit)}")
+    except Exception as exc:  # a bug in a check must not take the daemon down
+        log.exception("check %s of %s raised", type(spec).__name__, target)
+        return Result(False, f"internal error: {type(exc).__name__}: {exc}")
+
+
+class Scheduler:
+    """Keeps one task per probe running and feeds their observations to ``queue``."""
+
+    def __init__(
+        self,
+        queue: asyncio.Queue[Observation],
+        *,
+        clock: Clock | None = None,
+        run: CheckRunner = checks.run,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        rng: random.Random | None = None,
+    ) -> None:
+        self._queue = queue
+        self._clock = clock or MonotonicClock()
+        self._run = run
+        self._slots = asyncio.Semaphore(concurrency)
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
+        self._tasks: dict[Probe, asyncio.Task[None]] = {}
+
+    @property
+    def probes(self) -> frozenset[Probe]:
+        return frozenset(self._tasks)
+
+    def set_probes(self, probes: Iterable[Probe], *, immediate: Iterable[Probe] = ()) -> None:
+        """Run exactly ``probes``: new ones start, missing ones stop, the rest keep their cadence.
+
+        A new probe's first run is at a random offset within its interval (so thousands of
+        checks do not fire in lock-step, U7), unless it is in ``immediate``.
+        """
+        wanted = set(probes)
+        now_first = set(immediate)
+        for probe in list(self._tasks):
+            if probe not in wanted:
+                self._tasks.pop(probe).cancel()
+        for probe in wanted - self._tasks.keys():
+            offset = 0.0 if probe in now_first else self._rng.uniform(0, probe.interval)
+            self._tasks[probe] = asyncio.create_task(
+                self._loop(probe, offset), name=f"probe {probe.target}"
+            )
+
+    async def stop(self) -> None:
+        """Cancel every probe and wait for them to finish."""
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _loop(self, probe: Probe, offset: float) -> None:
+        rotation = Rotation(probe.combined or 0)
+        due = self._clock.now() + offset
+        while True:
+            await self._clock.sleep(due - self._clock.now())
+            kind = rotation.next_kind if probe.combined is not None else CheckKind.NEGOTIATE
+            spec, timeout = probe.spec_for(kind)
+            async with self._slots:
+                started = self._clock.now()
+                result = await run_once(self._run, probe.target, spec, timeout)
+            rotation = rotation.after(kind, result.ok)
+            self._queue.put_nowait(Observation(probe, kind, result, due, started))
+            # The cadence is counted from the scheduled start, so a slow check does not
+            # drift the schedule; a check that overran its slot starts again at once.
+            due = max(due + probe.interval, self._clock.now())

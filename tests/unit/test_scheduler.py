@@ -1,0 +1,266 @@
+"""The scheduler: cadence, jitter, rotation, timeouts, errors, the cap, hung-check isolation."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import random
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from ipaddress import ip_address
+
+import pytest
+
+from checks.types import CheckSpec, ConnectSpec, HttpSpec, Result, SimpleTcpSpec, Target
+from ldirector.clock import FakeClock
+from ldirector.health import CheckKind
+from ldirector.scheduler import Observation, Probe, Scheduler, run_once
+
+
+def target(port: int = 80, host: str = "127.0.0.1") -> Target:
+    return Target(address=ip_address(host), port=port)
+
+
+def drain(queue: asyncio.Queue[Observation]) -> list[Observation]:
+    out = []
+    while not queue.empty():
+        out.append(queue.get_nowait())
+    return out
+
+
+class Recorder:
+    """A check runner that answers from a script and records when it was called."""
+
+    def __init__(self, clock: FakeClock, ok: bool = True) -> None:
+        self.clock = clock
+        self.ok = ok
+        self.calls: list[tuple[float, Target, CheckSpec]] = []
+
+    async def __call__(self, t: Target, spec: CheckSpec) -> Result:
+        self.calls.append((self.clock.now(), t, spec))
+        return Result(self.ok, "ok" if self.ok else "refused")
+
+
+async def test_cadence_is_per_probe_with_random_offset() -> None:
+    clock = FakeClock()
+    queue: asyncio.Queue[Observation] = asyncio.Queue()
+    runner = Recorder(clock)
+    sched = Scheduler(queue, clock=clock, run=runner, rng=random.Random(7))
+    fast = Probe(target=target(1), spec=ConnectSpec(), timeout=5, interval=2)
+    slow = Probe(target=target(2), spec=ConnectSpec(), timeout=5, interval=10)
+    sched.set_probes([fast, slow])
+    await clock.advance(100)
+    await sched.stop()
+    fast_times = [t for t, tg, _ in runner.calls if tg.port == 1]
+    slow_times = [t for t, tg, _ in runner.calls if tg.port == 2]
+    assert 0 <= fast_times[0] < 2 and 0 <= slow_times[0] < 10
+    assert all(b - a == pytest.approx(2) for a, b in itertools.pairwise(fast_times))
+    assert all(b - a == pytest.approx(10) for a, b in itertools.pairwise(slow_times))
+    assert len(fast_times) == 50 and len(slow_times) == 10
+    obs = drain(queue)
+    assert len(obs) == 60 and all(o.result.ok and o.started == o.scheduled for o in obs)
+
+
+async def test_offsets_spread_checks_out() -> None:
+    clock = FakeClock()
+    runner = Recorder(clock)
+    sched = Scheduler(asyncio.Queue(), clock=clock, run=runner, rng=random.Random(1))
+    sched.set_probes(
+        Probe(target=target(p), spec=ConnectSpec(), timeout=5, interval=10) for p in range(1, 101)
+    )
+    await clock.advance(9.99)
+    await sched.stop()
+    firsts = sorted(t for t, _, _ in runner.calls)
+    assert len(firsts) == 100 and len(set(firsts)) == 100  # no lock-step (U7)
+    assert firsts[0] < 1 and firsts[-1] > 9
+
+
+async def test_immediate_probes_run_at_once_and_set_probes_keeps_existing() -> None:
+    clock = FakeClock()
+    runner = Recorder(clock)
+    sched = Scheduler(asyncio.Queue(), clock=clock, run=runner)
+    a = Probe(target=target(1), spec=ConnectSpec(), timeout=5, interval=10)
+    b = Probe(target=target(2), spec=ConnectSpec(), timeout=5, interval=10)
+    sched.set_probes([a], immediate=[a])
+    await clock.advance(0)
+    assert [c[0] for c in runner.calls] == [0.0]
+    await clock.advance(5)
+    sched.set_probes([a, b], immediate=[a, b])  # a keeps its cadence: not re-run now
+    await clock.advance(0)
+    assert [(c[0], c[1].port) for c in runner.calls] == [(0.0, 1), (5.0, 2)]
+    sched.set_probes([b])
+    await clock.advance(20)
+    assert sched.probes == {b}
+    assert [c[1].port for c in runner.calls if c[0] > 5] == [2, 2]
+    await sched.stop()
+
+
+async def test_combined_rotation_picks_the_spec_and_its_timeout() -> None:
+    clock = FakeClock()
+    queue: asyncio.Queue[Observation] = asyncio.Queue()
+    runner = Recorder(clock)
+    http = HttpSpec(request="/health")
+    probe = Probe(
+        target=target(),
+        spec=http,
+        timeout=30,
+        interval=1,
+        combined=2,
+        connect_spec=ConnectSpec(),
+        connect_timeout=5,
+    )
+    assert probe.spec_for(CheckKind.CONNECT) == (ConnectSpec(), 5)
+    assert probe.spec_for(CheckKind.NEGOTIATE) == (http, 30)
+    sched = Scheduler(queue, clock=clock, run=runner)
+    sched.set_probes([probe], immediate=[probe])
+    await clock.advance(6.5)
+    await sched.stop()
+    assert [type(s).__name__ for _, _, s in runner.calls] == [
+        "HttpSpec",
+        "ConnectSpec",
+        "ConnectSpec",
+        "HttpSpec",
+        "ConnectSpec",
+        "ConnectSpec",
+        "HttpSpec",
+    ]
+    assert [o.kind for o in drain(queue)][:4] == [
+        CheckKind.NEGOTIATE,
+        CheckKind.CONNECT,
+        CheckKind.CONNECT,
+        CheckKind.NEGOTIATE,
+    ]
+
+
+async def test_timeout_becomes_a_failed_result() -> None:
+    async def hang(t: Target, spec: CheckSpec) -> Result:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    result = await run_once(hang, target(), ConnectSpec(), 0.05)
+    assert result == Result(False, "timed out after 0.05s")
+    assert (await run_once(hang, target(), ConnectSpec(), 0.01)).reason == "timed out after 0.01s"
+
+
+async def test_exception_is_logged_and_recorded(caplog: pytest.LogCaptureFixture) -> None:
+    async def broken(t: Target, spec: CheckSpec) -> Result:
+        raise ValueError("boom")
+
+    with caplog.at_level(logging.ERROR, logger="ldirector.scheduler"):
+        result = await run_once(broken, target(), ConnectSpec(), 1)
+    assert result == Result(False, "internal error: ValueError: boom")
+    assert "Traceback" in caplog.text and "ValueError: boom" in caplog.text
+
+
+async def test_cancellation_is_not_swallowed() -> None:
+    started = asyncio.Event()
+
+    async def hang(t: Target, spec: CheckSpec) -> Result:
+        started.set()
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    task = asyncio.create_task(run_once(hang, target(), ConnectSpec(), 60))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_concurrency_cap() -> None:
+    running = 0
+    peak = 0
+    done = 0
+
+    async def slow(t: Target, spec: CheckSpec) -> Result:
+        nonlocal running, peak, done
+        running += 1
+        peak = max(peak, running)
+        await asyncio.sleep(0.02)
+        running -= 1
+        done += 1
+        return Result(True, "ok")
+
+    queue: asyncio.Queue[Observation] = asyncio.Queue()
+    sched = Scheduler(queue, run=slow, concurrency=3)
+    probes = [
+        Probe(target=target(p), spec=ConnectSpec(), timeout=1, interval=60) for p in range(1, 11)
+    ]
+    sched.set_probes(probes, immediate=probes)
+    for _ in range(10):
+        await queue.get()
+    await sched.stop()
+    assert peak == 3 and done == 10
+
+
+# --- a hung check never delays another -------------------------------------------------------
+# Real sockets on loopback: BLACK_HOLES listeners accept and never answer; one healthy
+# listener answers "PONG" until it is switched to fail. The check runner is a simple
+# line protocol, standing in for any negotiate check.
+
+BLACK_HOLES = 200
+
+
+async def ping_pong(t: Target, spec: CheckSpec) -> Result:
+    reader, writer = await asyncio.open_connection(str(t.address), t.port)
+    try:
+        writer.write(b"PING\n")
+        await writer.drain()
+        line = await reader.readline()
+        return Result(line == b"PONG\n", line.decode().strip() or "closed")
+    finally:
+        writer.close()
+
+
+@asynccontextmanager
+async def listeners(count: int) -> AsyncIterator[list[int]]:
+    hung: set[asyncio.StreamWriter] = set()
+
+    async def never_answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        hung.add(writer)
+
+    servers = [await asyncio.start_server(never_answer, "127.0.0.1", 0) for _ in range(count)]
+    try:
+        yield [s.sockets[0].getsockname()[1] for s in servers]
+    finally:
+        for w in hung:
+            w.close()
+        for s in servers:
+            s.close()
+            await s.wait_closed()
+
+
+async def test_black_holed_reals_do_not_delay_a_failing_healthy_one() -> None:
+    answer = b"PONG\n"
+
+    async def healthy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readline()
+        writer.write(answer)
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(healthy, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    queue: asyncio.Queue[Observation] = asyncio.Queue()
+    sched = Scheduler(queue, run=ping_pong)
+    spec = SimpleTcpSpec(request="PING")
+    async with listeners(BLACK_HOLES) as holes:
+        dead = [Probe(target=target(p), spec=spec, timeout=3, interval=0.5) for p in holes]
+        good = Probe(target=target(port), spec=spec, timeout=3, interval=0.2)
+        sched.set_probes([*dead, good], immediate=[*dead, good])
+        await asyncio.sleep(0.6)  # every black hole now holds a check open
+        answer = b"FAIL\n"
+        failed_at = time.monotonic()
+        obs = await asyncio.wait_for(queue.get(), timeout=5)
+        while obs.probe != good or obs.result.ok:
+            obs = await asyncio.wait_for(queue.get(), timeout=5)
+        detected = time.monotonic() - failed_at
+        await sched.stop()
+    server.close()
+    await server.wait_closed()
+    # Serially, 200 black holes at 3 s each would hold the healthy check up for ten minutes;
+    # run side by side, its failure is seen within about one interval.
+    assert detected < 1.5
+    assert obs.result.reason == "FAIL"
