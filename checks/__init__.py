@@ -1,11 +1,14 @@
 """Health checks for real servers: one module per ldirectord service, one signature for all.
 
-``run(target, spec)`` dispatches on the spec's type. The caller owns the timeout (wrap the call
-in ``asyncio.timeout``); every check is cancellation-safe. This package never imports ldirector.
+``run(target, spec)`` dispatches on the spec's type. The caller owns the timeout: either wrap
+``run`` in ``asyncio.timeout`` or call ``probe(target, spec, timeout)``, which also turns a
+timeout or a bug in a check into a down ``Result``. Every check is cancellation-safe. This
+package never imports ldirector.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import assert_never
 
@@ -33,7 +36,7 @@ from checks.types import (
     Target,
 )
 
-__all__ = ["CheckSpec", "Result", "Target", "run"]
+__all__ = ["CheckSpec", "Result", "Target", "probe", "run"]
 
 
 async def run(target: Target, spec: CheckSpec) -> Result:
@@ -41,6 +44,32 @@ async def run(target: Target, spec: CheckSpec) -> Result:
     started = time.monotonic()
     result = await _dispatch(target, spec)
     return Result(result.ok, result.reason, time.monotonic() - started)
+
+
+async def probe(target: Target, spec: CheckSpec, timeout: float) -> Result:  # noqa: ASYNC109
+    """Run one check within ``timeout`` seconds; never raises except on cancellation.
+
+    A timeout becomes ``timed out after 3s``. Any other exception escaping a check is a bug in
+    that check, reported as ``internal error: ...`` so that one bad check cannot stop the caller.
+    """
+    started = time.monotonic()
+    deadline = asyncio.timeout(timeout)
+    try:
+        async with deadline:
+            result = await _dispatch(target, spec)
+    except TimeoutError as exc:
+        if deadline.expired():
+            result = Result(False, f"timed out after {format_seconds(timeout)}")
+        else:  # a check let a socket-level timeout escape: a bug in that check
+            result = Result(False, f"internal error: {exc!r}")
+    except Exception as exc:  # the one boundary where a check's bug is contained
+        result = Result(False, f"internal error: {type(exc).__name__}: {exc}")
+    return Result(result.ok, result.reason, time.monotonic() - started)
+
+
+def format_seconds(seconds: float) -> str:
+    """``3s``, ``0.5s``: seconds as an operator wrote them in the config."""
+    return f"{seconds:g}s"
 
 
 async def _dispatch(target: Target, spec: CheckSpec) -> Result:

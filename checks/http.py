@@ -1,0 +1,110 @@
+"""service=http, https and http_proxy: one HTTP request, up on a 2xx answer matching ``receive``.
+
+Built on aiohttp. Each check uses a fresh connection that is closed afterwards (as ldirectord's
+``Connection: close``): a pooled keep-alive connection would hide a listener that stopped
+accepting. Certificates are not verified unless the spec asks for it, because real servers are
+addressed by IP and are commonly self-signed.
+"""
+
+from __future__ import annotations
+
+import functools
+import ssl
+from ipaddress import IPv6Address
+
+import aiohttp
+from yarl import URL
+
+from checks._io import describe, insecure_tls, quote
+from checks.types import HttpMethod, HttpSpec, Result, Target
+
+#: LWP::UserAgent's default, which ldirectord keeps.
+MAX_REDIRECTS = 7
+#: Bytes of body searched for ``receive``: a health page, not a download.
+MAX_BODY = 1024 * 1024
+_HEADERS = {"Connection": "close", "User-Agent": "ldirector-check"}
+
+
+@functools.cache
+def _tls(verify: bool) -> ssl.SSLContext:
+    # Building a context costs milliseconds; two shared ones serve every check.
+    return ssl.create_default_context() if verify else insecure_tls()
+
+
+def url(target: Target, spec: HttpSpec) -> URL:
+    """The URL the check fetches: the absolute ``request``, or ``request`` on the real server."""
+    if spec.request.startswith(("http://", "https://")):
+        return URL(spec.request)
+    host = str(target.address)
+    if isinstance(target.address, IPv6Address):
+        host = f"[{host}]"
+    scheme = "https" if spec.tls and not spec.proxy else "http"
+    path = spec.request if spec.request.startswith("/") else "/" + spec.request
+    return URL(f"{scheme}://{host}:{target.port}{path}")
+
+
+def _proxy(target: Target) -> URL:
+    host = str(target.address)
+    if isinstance(target.address, IPv6Address):
+        host = f"[{host}]"
+    return URL(f"http://{host}:{target.port}")
+
+
+async def _read_body(resp: aiohttp.ClientResponse) -> str:
+    body = bytearray()
+    while len(body) < MAX_BODY and (chunk := await resp.content.read(MAX_BODY - len(body))):
+        body += chunk
+    try:
+        return body.decode(resp.charset or "utf-8", "replace")
+    except LookupError:  # a charset Python does not know
+        return body.decode("utf-8", "replace")
+
+
+def _failure(exc: aiohttp.ClientError) -> str:
+    if isinstance(exc, aiohttp.ClientConnectorCertificateError):
+        return f"certificate verify failed: {quote(str(exc.certificate_error))}"
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return describe(exc.os_error)
+    if isinstance(exc, aiohttp.TooManyRedirects):
+        return f"more than {MAX_REDIRECTS} redirects"
+    if isinstance(exc, aiohttp.ServerDisconnectedError):
+        return "server closed the connection without a response"
+    if isinstance(exc, aiohttp.ClientOSError):
+        return describe(exc)
+    return quote(f"{type(exc).__name__}: {exc}")
+
+
+async def check(target: Target, spec: HttpSpec) -> Result:
+    """Up on a final 2xx status (after up to 7 redirects) whose body matches ``receive``."""
+    headers = dict(_HEADERS)
+    if spec.virtualhost and not spec.proxy:  # http_proxy takes the Host from the URL
+        headers["Host"] = spec.virtualhost
+    connector = aiohttp.TCPConnector(
+        force_close=True, ssl=_tls(spec.verify_tls), use_dns_cache=False
+    )
+    try:
+        async with (
+            aiohttp.ClientSession(
+                connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False
+            ) as session,
+            session.request(
+                spec.method.value,
+                url(target, spec),
+                headers=headers,
+                proxy=_proxy(target) if spec.proxy else None,
+                max_redirects=MAX_REDIRECTS,
+            ) as resp,
+        ):
+            status = f"HTTP {resp.status} {resp.reason or ''}".rstrip()
+            if not 200 <= resp.status < 300:
+                return Result(False, status)
+            if spec.receive is None or spec.method is HttpMethod.HEAD:
+                return Result(True, status)
+            body = await _read_body(resp)
+    except aiohttp.ClientError as exc:
+        return Result(False, _failure(exc))
+    except OSError as exc:
+        return Result(False, describe(exc))
+    if spec.receive.search(body) is None:
+        return Result(False, f"receive '{quote(spec.receive.pattern)}' not found ({status})")
+    return Result(True, status)
