@@ -1,0 +1,370 @@
+"""The IPVS table as typed values: what `desired()` produces, what backends dump, what ops change.
+
+Everything here is frozen and pure. Kernel counters ride along on dumped values but never take
+part in equality, so a dumped table compares equal to the desired one it was built from.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address, IPv6Address, ip_address
+from types import MappingProxyType
+from typing import Final
+
+IPAddress = IPv4Address | IPv6Address
+
+
+class Family(enum.IntEnum):
+    """Address family of a service (Linux AF_* numbers)."""
+
+    INET = 2
+    INET6 = 10
+
+    @property
+    def max_prefix(self) -> int:
+        """The full-length prefix: the persistence netmask that groups nothing together."""
+        return 32 if self is Family.INET else 128
+
+
+def family_of(address: IPAddress) -> Family:
+    """The family an address belongs to."""
+    return Family.INET if address.version == 4 else Family.INET6
+
+
+class Protocol(enum.IntEnum):
+    """Transport protocol of an address service (IPPROTO_* numbers)."""
+
+    TCP = 6
+    UDP = 17
+    SCTP = 132
+
+    @property
+    def word(self) -> str:
+        """The lower-case name ldirectord and ipvsadm use."""
+        return self.name.lower()
+
+
+class Forward(enum.IntEnum):
+    """Forwarding method of a destination (IP_VS_CONN_F_* numbers), named as in ldirectord."""
+
+    MASQ = 0  # "masq": NAT
+    LOCAL = 1  # local node; ldirectord cannot configure it, but the kernel may report it
+    IPIP = 2  # "ipip": tunnelling
+    GATE = 3  # "gate": direct routing
+
+    @property
+    def word(self) -> str:
+        """The ldirectord word for this method."""
+        return self.name.lower()
+
+
+class SchedFlags(enum.IntFlag):
+    """Service flags a user chooses (PERSISTENT and HASHED are derived/kernel-owned, not here).
+
+    SCHED1..3 mean different things per scheduler: for sh and mh, SCHED1 is ``*-fallback`` and
+    SCHED2 is ``*-port``.
+    """
+
+    NONE = 0
+    ONEPACKET = 0x4
+    SCHED1 = 0x8
+    SCHED2 = 0x10
+    SCHED3 = 0x20
+
+
+#: Flag bits of the kernel's service flags word that are not user choices.
+FLAG_PERSISTENT: Final = 0x1
+FLAG_HASHED: Final = 0x2
+
+SCHEDULERS: Final = frozenset(
+    {"rr", "wrr", "lc", "wlc", "lblc", "lblcr", "dh", "sh", "sed", "nq", "fo", "ovf", "mh", "twos"}
+)
+"""Schedulers Debian's kernel ships as modules; the fake backend rejects others like the kernel."""
+
+
+@dataclass(frozen=True, slots=True)
+class InetServiceKey:
+    """A service selected by protocol, address and port (``-t``, ``-u``, ``--sctp-service``)."""
+
+    protocol: Protocol
+    address: IPAddress
+    port: int
+
+    @property
+    def family(self) -> Family:
+        """Family of the virtual address."""
+        return family_of(self.address)
+
+    @property
+    def sort_key(self) -> tuple[int, int, int, int, int]:
+        """A total order over all service keys, for deterministic op lists."""
+        return (0, self.family, int(self.address), self.port, self.protocol)
+
+    def __str__(self) -> str:
+        host = f"[{self.address}]" if self.address.version == 6 else str(self.address)
+        return f"{self.protocol.word}:{host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class FwmarkServiceKey:
+    """A service selected by firewall mark and family (``-f MARK`` or ``-f MARK -6``)."""
+
+    family: Family
+    fwmark: int
+
+    @property
+    def sort_key(self) -> tuple[int, int, int, int, int]:
+        """A total order over all service keys, for deterministic op lists."""
+        return (1, self.family, self.fwmark, 0, 0)
+
+    def __str__(self) -> str:
+        return f"fwm{'6' if self.family is Family.INET6 else ''}:{self.fwmark}"
+
+
+ServiceKey = InetServiceKey | FwmarkServiceKey
+
+
+def parse_service_key(text: str) -> ServiceKey:
+    """Inverse of ``str(key)``: ``tcp:192.0.2.1:80``, ``udp:[2001:db8::1]:53``, ``fwm6:7``.
+
+    Raises ValueError with a one-line message on anything else.
+    """
+    kind, sep, rest = text.partition(":")
+    if not sep:
+        raise ValueError(f"not an IPVS service key: {text!r}")
+    try:
+        if kind in ("fwm", "fwm6"):
+            mark = int(rest)
+            if not 0 < mark < 2**32:
+                raise ValueError
+            return FwmarkServiceKey(Family.INET6 if kind == "fwm6" else Family.INET, mark)
+        proto = Protocol[kind.upper()]
+        host, _, port_text = rest.rpartition(":")
+        port = int(port_text)
+        if not 0 <= port <= 65535:
+            raise ValueError
+        return InetServiceKey(proto, ip_address(host.strip("[]")), port)
+    except (KeyError, ValueError):
+        raise ValueError(f"not an IPVS service key: {text!r}") from None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stats:
+    """Traffic counters and rate estimates the kernel keeps per service and per destination."""
+
+    conns: int = 0
+    in_packets: int = 0
+    out_packets: int = 0
+    in_bytes: int = 0
+    out_bytes: int = 0
+    cps: int = 0
+    in_pps: int = 0
+    out_pps: int = 0
+    in_bps: int = 0
+    out_bps: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class DestCounters:
+    """Per-destination connection counts (what ``ipvsadm -L`` shows) plus its traffic stats."""
+
+    active_conns: int = 0
+    inactive_conns: int = 0
+    persist_conns: int = 0
+    stats: Stats = field(default_factory=Stats)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Service:
+    """A virtual service's own attributes: everything NEW/SET_SERVICE sends.
+
+    ``persistent`` is the persistence timeout in seconds, or None when not persistent.
+    ``netmask`` is the persistence granularity as a prefix length (an IPv4 dotted mask such as
+    255.255.255.0 is /24); None means the full length and is normalised to it.
+    """
+
+    key: ServiceKey
+    scheduler: str = "wlc"
+    flags: SchedFlags = SchedFlags.NONE
+    persistent: int | None = None
+    netmask: int | None = None
+    pe_name: str | None = None
+    stats: Stats | None = field(default=None, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        family = self.key.family
+        if self.netmask is None:
+            object.__setattr__(self, "netmask", family.max_prefix)
+        if self.persistent is not None and self.persistent < 0:
+            raise ValueError(f"{self.key}: negative persistence timeout {self.persistent}")
+
+    @property
+    def prefix(self) -> int:
+        """The persistence netmask as a prefix length (never None after construction)."""
+        return self.netmask if self.netmask is not None else self.key.family.max_prefix
+
+
+@dataclass(frozen=True, slots=True)
+class DestKey:
+    """A destination inside a service: real server address and port."""
+
+    address: IPAddress
+    port: int
+
+    @property
+    def sort_key(self) -> tuple[int, int, int]:
+        """A total order over destinations of mixed families."""
+        return (self.address.version, int(self.address), self.port)
+
+    def __str__(self) -> str:
+        host = f"[{self.address}]" if self.address.version == 6 else str(self.address)
+        return f"{host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dest:
+    """A real server as IPVS knows it. Weight 0 is quiescent: no new connections."""
+
+    address: IPAddress
+    port: int
+    forward: Forward = Forward.GATE
+    weight: int = 1
+    upper: int = 0  # u:N, upper connection threshold; 0 = none
+    lower: int = 0  # l:N, lower connection threshold
+    counters: DestCounters | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def key(self) -> DestKey:
+        """The part of a destination that identifies it within its service."""
+        return DestKey(self.address, self.port)
+
+
+@dataclass(frozen=True, slots=True)
+class VirtualService:
+    """A service together with its destinations, keyed by address and port."""
+
+    service: Service
+    dests: Mapping[DestKey, Dest] = field(default_factory=lambda: MappingProxyType({}))
+
+    @classmethod
+    def of(cls, service: Service, dests: Iterable[Dest] = ()) -> VirtualService:
+        """Build from a service and its destinations; a duplicate destination is a ValueError."""
+        table: dict[DestKey, Dest] = {}
+        for dest in dests:
+            if dest.key in table:
+                raise ValueError(f"{service.key}: duplicate destination {dest.key}")
+            table[dest.key] = dest
+        return cls(service, MappingProxyType(table))
+
+    @property
+    def key(self) -> ServiceKey:
+        """Key of the service."""
+        return self.service.key
+
+
+@dataclass(frozen=True, slots=True)
+class IpvsTable:
+    """A whole IPVS table (or the part of it one party cares about), keyed by service key."""
+
+    services: Mapping[ServiceKey, VirtualService] = field(
+        default_factory=lambda: MappingProxyType({})
+    )
+
+    @classmethod
+    def of(cls, *services: VirtualService) -> IpvsTable:
+        """Build from virtual services; a duplicate service key is a ValueError."""
+        table: dict[ServiceKey, VirtualService] = {}
+        for vs in services:
+            if vs.key in table:
+                raise ValueError(f"duplicate service {vs.key}")
+            table[vs.key] = vs
+        return cls(MappingProxyType(table))
+
+    def __iter__(self) -> Iterator[VirtualService]:
+        return iter(sorted(self.services.values(), key=lambda vs: vs.key.sort_key))
+
+    def __len__(self) -> int:
+        return len(self.services)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self.services
+
+    def __getitem__(self, key: ServiceKey) -> VirtualService:
+        return self.services[key]
+
+    def only(self, keys: Iterable[ServiceKey]) -> IpvsTable:
+        """The sub-table holding just these services (absent keys are ignored)."""
+        wanted = set(keys)
+        return IpvsTable(MappingProxyType({k: v for k, v in self.services.items() if k in wanted}))
+
+    def without(self, keys: Iterable[ServiceKey]) -> IpvsTable:
+        """The sub-table holding every service except these."""
+        unwanted = set(keys)
+        return IpvsTable(
+            MappingProxyType({k: v for k, v in self.services.items() if k not in unwanted})
+        )
+
+
+# Operations: what reconcile emits and backends apply. Each maps to exactly one netlink request
+# and one ipvsadm line.
+
+
+@dataclass(frozen=True, slots=True)
+class AddService:
+    """Create a service (``ipvsadm -A``)."""
+
+    service: Service
+
+
+@dataclass(frozen=True, slots=True)
+class EditService:
+    """Replace every attribute of an existing service (``ipvsadm -E``)."""
+
+    service: Service
+
+
+@dataclass(frozen=True, slots=True)
+class DelService:
+    """Delete a service and all its destinations (``ipvsadm -D``)."""
+
+    key: ServiceKey
+
+
+@dataclass(frozen=True, slots=True)
+class AddDest:
+    """Add a destination to a service (``ipvsadm -a``)."""
+
+    service: ServiceKey
+    dest: Dest
+
+
+@dataclass(frozen=True, slots=True)
+class EditDest:
+    """Replace every attribute of an existing destination (``ipvsadm -e``)."""
+
+    service: ServiceKey
+    dest: Dest
+
+
+@dataclass(frozen=True, slots=True)
+class DelDest:
+    """Remove a destination from a service (``ipvsadm -d``)."""
+
+    service: ServiceKey
+    dest: DestKey
+
+
+Op = AddService | EditService | DelService | AddDest | EditDest | DelDest
+
+
+def op_service_key(op: Op) -> ServiceKey:
+    """The service an op touches."""
+    match op:
+        case AddService(service=svc) | EditService(service=svc):
+            return svc.key
+        case DelService(key=key):
+            return key
+        case AddDest(service=key) | EditDest(service=key) | DelDest(service=key):
+            return key
