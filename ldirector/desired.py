@@ -1,0 +1,189 @@
+"""The desired IPVS table: configuration plus health, as one pure function.
+
+Sits between ``health`` and ``reconcile.diff``. Every ldirectord rule about what the kernel
+should hold lives here: quiescent, readdquiescent, the fallback, weights and thresholds, and
+the port the kernel really stores for gate/ipip reals (so reconcile never fights it: B11).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from ipaddress import IPv4Address
+
+from ldirector.config.model import CheckType, Config, Fallback, Real, Virtual
+from ldirector.config.model import Forward as ConfigForward
+from ldirector.config.model import Protocol as ConfigProtocol
+from ldirector.health import CheckMode, Policy, RealHealth, Status
+from ldirector.ipvs.types import (
+    Dest,
+    DestKey,
+    Family,
+    FwmarkServiceKey,
+    InetServiceKey,
+    IpvsTable,
+    SchedFlags,
+    Service,
+    ServiceKey,
+    VirtualService,
+)
+from ldirector.ipvs.types import Forward as IpvsForward
+from ldirector.ipvs.types import Protocol as IpvsProtocol
+
+
+@dataclass(frozen=True, slots=True)
+class RealKey:
+    """One real server of one virtual service, as the kernel stores it."""
+
+    service: ServiceKey
+    dest: DestKey
+
+    def __str__(self) -> str:
+        return f"{self.dest} ({self.service})"
+
+
+HealthMap = Mapping[RealKey, RealHealth]
+
+_FORWARD = {
+    ConfigForward.GATE: IpvsForward.GATE,
+    ConfigForward.MASQ: IpvsForward.MASQ,
+    ConfigForward.IPIP: IpvsForward.IPIP,
+}
+
+#: ipvsadm's -b words; the sh and mh names are aliases of the generic bits.
+_SCHEDFLAG_WORDS = {
+    "flag-1": SchedFlags.SCHED1,
+    "sh-fallback": SchedFlags.SCHED1,
+    "mh-fallback": SchedFlags.SCHED1,
+    "flag-2": SchedFlags.SCHED2,
+    "sh-port": SchedFlags.SCHED2,
+    "mh-port": SchedFlags.SCHED2,
+    "flag-3": SchedFlags.SCHED3,
+}
+
+
+def service_key(virtual: Virtual) -> ServiceKey:
+    """The kernel's key for a virtual service."""
+    family = Family.INET6 if virtual.family == 6 else Family.INET
+    if virtual.fwmark is not None:
+        return FwmarkServiceKey(family, virtual.fwmark)
+    if virtual.address is None:
+        raise ValueError(f"{virtual.vid}: a non-firewall-mark virtual without an address")
+    protocol = IpvsProtocol.UDP if virtual.protocol is ConfigProtocol.UDP else IpvsProtocol.TCP
+    return InetServiceKey(protocol, virtual.address, virtual.port)
+
+
+def schedflags(words: tuple[str, ...]) -> SchedFlags:
+    """ipvsadm's comma-separated ``-b`` words as flag bits (unknown words are the parser's job)."""
+    flags = SchedFlags.NONE
+    for word in words:
+        for part in word.split(","):
+            flags |= _SCHEDFLAG_WORDS.get(part.strip(), SchedFlags.NONE)
+    return flags
+
+
+def service(virtual: Virtual) -> Service:
+    """The service attributes a virtual asks for, as ldirectord passes them to ipvsadm -A/-E."""
+    flags = schedflags(virtual.schedflags)
+    if virtual.ops and virtual.protocol is ConfigProtocol.UDP:
+        flags |= SchedFlags.ONEPACKET
+    netmask: int | None = None
+    # ldirectord only sends -M along with -p; without persistence the mask means nothing.
+    if virtual.persistent is not None and virtual.netmask is not None:
+        mask = virtual.netmask
+        netmask = bin(int(mask)).count("1") if isinstance(mask, IPv4Address) else mask
+    return Service(
+        key=service_key(virtual),
+        scheduler=virtual.scheduler,
+        flags=flags,
+        persistent=virtual.persistent,
+        netmask=netmask,
+    )
+
+
+def kernel_port(virtual: Virtual, port: int, forward: ConfigForward) -> int:
+    """The destination port the kernel actually stores.
+
+    For gate and ipip on an address service the kernel cannot rewrite the port, so it stores
+    the virtual's port whatever was configured; ldirectord then looks for the configured one
+    and re-adds it for ever (B11). Firewall-mark services keep the real's port.
+    """
+    if virtual.fwmark is None and forward is not ConfigForward.MASQ:
+        return virtual.port
+    return port
+
+
+def real_key(virtual: Virtual, real: Real) -> RealKey:
+    """The key a real has in the kernel (and in the health map)."""
+    port = kernel_port(virtual, real.port, real.forward)
+    return RealKey(service_key(virtual), DestKey(real.address, port))
+
+
+def fallback_dest(virtual: Virtual, fallback: Fallback) -> Dest:
+    """The fallback server as a destination: weight 1, no thresholds."""
+    port = kernel_port(virtual, fallback.port, fallback.forward)
+    return Dest(address=fallback.address, port=port, forward=_FORWARD[fallback.forward], weight=1)
+
+
+def policy(virtual: Virtual) -> Policy:
+    """The health rules of a virtual."""
+    mode = {CheckType.ON: CheckMode.ON, CheckType.OFF: CheckMode.OFF}.get(
+        virtual.checktype, CheckMode.CHECK
+    )
+    return Policy(failurecount=virtual.failurecount, quiescent=virtual.quiescent, mode=mode)
+
+
+def virtual_service(
+    virtual: Virtual, health: HealthMap, actual: IpvsTable, *, readdquiescent: bool
+) -> VirtualService:
+    """One virtual's desired service and destinations."""
+    key = service_key(virtual)
+    present = actual.services[key].dests if key in actual else {}
+    dests: dict[DestKey, Dest] = {}
+    any_up = False
+    for real in virtual.reals:
+        rkey = real_key(virtual, real)
+        if rkey.dest in dests:  # two reals the kernel cannot tell apart: the first one wins
+            continue
+        state = health.get(rkey, RealHealth())
+        dest = Dest(
+            address=real.address,
+            port=rkey.dest.port,
+            forward=_FORWARD[real.forward],
+            weight=real.weight,
+            upper=real.upper,
+            lower=real.lower,
+        )
+        if state.status is Status.UP:
+            dests[rkey.dest] = dest
+            any_up = True
+        elif virtual.quiescent and (readdquiescent or rkey.dest in present):
+            # Quiesced: no new connections, existing ones carry on. Thresholds are left
+            # as configured; they do not matter at weight 0.
+            dests[rkey.dest] = Dest(
+                address=dest.address,
+                port=dest.port,
+                forward=dest.forward,
+                weight=0,
+                upper=dest.upper,
+                lower=dest.lower,
+            )
+    fallback = virtual.fallback
+    if fallback is not None and not any_up and virtual.checktype is not CheckType.OFF:
+        fb = fallback_dest(virtual, fallback)
+        dests.setdefault(fb.key, fb)
+    return VirtualService.of(service(virtual), dests.values())
+
+
+def desired_table(config: Config, health: HealthMap, actual: IpvsTable) -> IpvsTable:
+    """The table ldirector converges the kernel to, for every virtual in ``config``.
+
+    ``actual`` matters only for quiesced reals under ``readdquiescent=no``: they keep their
+    weight-0 entry while it exists, but one removed by hand (to drain persistent clients)
+    is not put back.
+    """
+    services: dict[ServiceKey, VirtualService] = {}
+    for virtual in config.virtuals:
+        vs = virtual_service(virtual, health, actual, readdquiescent=config.readdquiescent)
+        services.setdefault(vs.key, vs)
+    return IpvsTable.of(*services.values())
