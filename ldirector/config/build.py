@@ -1,0 +1,353 @@
+"""Third stage of the config layer: raw settings -> the frozen model with every effective value.
+
+Pure. Defaults, global inheritance, the timeout precedence of ldirectord (reference 2.7), ports,
+services, fallbacks and check specs are all decided here and nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from ipaddress import IPv6Address
+from typing import TypeVar
+
+from checks.types import HttpMethod, Target, Transport
+from ldirector.config.addresses import FallbackLine
+from ldirector.config.errors import Diagnostic, Severity, Span
+from ldirector.config.model import (
+    SERVICE_BY_PORT,
+    SERVICES,
+    CheckType,
+    Config,
+    DaemonState,
+    Fallback,
+    Protocol,
+    Real,
+    Service,
+    Virtual,
+)
+from ldirector.config.parser import Parsed, compile_receive
+from ldirector.config.raw import RawGlobal, RawVirtual
+from ldirector.config.specs import (
+    CheckInputs,
+    connect_spec,
+    missing_settings,
+    negotiate_spec,
+    primary_spec,
+)
+from ldirector.config.values import Invalid, port
+
+_USES_NEGOTIATE = (CheckType.NEGOTIATE, CheckType.COMBINED)
+_T = TypeVar("_T")
+
+
+@dataclass
+class _Builder:
+    path: str
+    parsed: Parsed
+    hostname: str
+    driver_available: Callable[[str], bool]
+    diags: list[Diagnostic] = field(default_factory=list)
+
+    def error(self, span: Span, message: str) -> None:
+        self.diags.append(Diagnostic(Severity.ERROR, span, message))
+
+    def warn(self, span: Span, message: str) -> None:
+        self.diags.append(Diagnostic(Severity.WARNING, span, message))
+
+    def build(self) -> Config:
+        g = self.parsed.globals
+        seen: dict[tuple[object, ...], Span] = {}
+        virtuals: list[Virtual] = []
+        for raw in self.parsed.virtuals:
+            if raw.address is None:
+                continue  # the virtual line itself was reported
+            try:
+                virtual = self.virtual(raw, g)
+            except Invalid as exc:
+                self.error(raw.span, str(exc))
+                continue
+            key = (virtual.protocol, virtual.family, virtual.address, virtual.port, virtual.fwmark)
+            if key in seen:
+                self.error(
+                    raw.span,
+                    f"duplicate virtual server {virtual.vid} "
+                    f"(first defined at line {seen[key].line})",
+                )
+                continue
+            seen[key] = raw.span
+            virtuals.append(virtual)
+        return Config(
+            path=self.path,
+            virtuals=tuple(virtuals),
+            checkinterval=g.checkinterval or 10.0,
+            autoreload=bool(g.autoreload),
+            callback=g.callback,
+            logfile=g.logfile or "/var/log/ldirectord.log",
+            execute=tuple(g.execute),
+            fork=bool(g.fork),
+            supervised=bool(g.supervised),
+            readdquiescent=bool(g.readdquiescent),
+            emailalertfrom=g.emailalertfrom,
+            maintenancedir=g.maintenancedir,
+            ipvs_sysctls=tuple(sorted(g.sysctls.items())),
+            span=Span(self.path),
+        )
+
+    def virtual(self, v: RawVirtual, g: RawGlobal) -> Virtual:
+        assert v.address is not None  # noqa: S101 - checked by the caller
+        fwmark = v.address.fwmark
+        protocol = self.protocol(v)
+        vport = 0
+        if fwmark is None:
+            proto = "tcp" if protocol is Protocol.FWM else str(protocol)
+            vport = port(v.address.port_word, proto, "virtual service")
+            if v.protocol is None and vport == 53:
+                protocol = Protocol.UDP  # ldirectord: DNS virtuals are UDP unless told otherwise
+        service = v.service or (
+            SERVICE_BY_PORT.get(vport, Service.NONE) if fwmark is None else Service.NONE
+        )
+        checktype = v.checktype or CheckType.NEGOTIATE
+        # Reference 2.7: each timeout falls back on the other one before the global defaults.
+        checktimeout = (
+            v.checktimeout or v.negotiatetimeout or g.checktimeout or g.negotiatetimeout or 5.0
+        )
+        negotiatetimeout = (
+            v.negotiatetimeout or v.checktimeout or g.negotiatetimeout or g.checktimeout or 30.0
+        )
+        checkinterval = g.checkinterval or 10.0
+        if v.checkinterval is not None:
+            if g.fork:
+                checkinterval = v.checkinterval
+            else:
+                vid = f"{protocol}:{v.address.address}:{vport}" if fwmark is None else fwmark
+                self.warn(
+                    v.spans["checkinterval"],
+                    f"checkinterval in virtual service {vid} ignored when fork=no",
+                )
+        checkcount = v.checkcount or g.checkcount or 1
+        ops = bool(v.ops)
+        if ops and protocol is not Protocol.UDP:
+            self.warn(v.spans["ops"], "ops only applies to UDP virtual services; ignored")
+            ops = False
+        netmask = v.netmask
+        if netmask is not None and v.persistent is None:
+            self.warn(v.spans["netmask"], "netmask has no effect without persistent; ignored")
+            netmask = None
+        quiescent = _first(v.quiescent, g.quiescent, False)
+        if quiescent and v.persistent and g.sysctls.get("expire_quiescent_template") != 1:
+            self.warn(
+                v.span,
+                "quiescent=yes with persistent: clients holding a persistence "
+                "template keep reaching a quiesced real until the template expires; "
+                "set expire_quiescent_template = yes",
+            )
+        if v.httpmethod is HttpMethod.HEAD and v.receive:
+            self.warn(v.spans["receive"], "httpmethod=HEAD gets no body, so receive never matches")
+
+        if checktype in _USES_NEGOTIATE:
+            info = SERVICES[service]
+            if info.module is not None and not self.driver_available(info.module):
+                self.error(
+                    v.spans.get("service", v.span),
+                    f"service={service} needs the optional driver {info.module}: "
+                    f"pip install 'ldirector[{info.extra}]'",
+                )
+
+        inputs = CheckInputs(
+            service=service,
+            protocol=protocol,
+            checktype=checktype,
+            request=v.request,
+            receive=v.receive_re,
+            httpmethod=v.httpmethod or HttpMethod.GET,
+            virtualhost=v.virtualhost,
+            login=v.login or "",
+            passwd=v.passwd or "",
+            database=v.database or "",
+            secret=v.secret or "",
+            checkcommand=v.checkcommand or "/bin/true",
+            checktimeout=checktimeout,
+            checkcount=checkcount,
+            httpsverify=_first(v.httpsverify, g.httpsverify, False),
+            hostname=self.hostname,
+        )
+        if fwmark is not None:
+            shown_vip = str(fwmark)
+        elif isinstance(v.address.address, IPv6Address):
+            shown_vip = f"[{v.address.address}]"
+        else:
+            shown_vip = str(v.address.address)
+        reals = self.reals(v, inputs, shown_vip, vport)
+        fallback_line = v.fallback6 if v.family == 6 else v.fallback
+        fb_span = v.spans.get("fallback6" if v.family == 6 else "fallback", v.span)
+        if fallback_line is None:
+            fallback_line = g.fallback6 if v.family == 6 else g.fallback
+            fb_span = g.spans.get("fallback6" if v.family == 6 else "fallback", v.span)
+        return Virtual(
+            protocol=protocol,
+            family=v.family,
+            address=v.address.address,
+            port=vport,
+            fwmark=fwmark,
+            scheduler=v.scheduler or "wrr",
+            schedflags=v.schedflags or (),
+            persistent=v.persistent,
+            netmask=netmask,
+            ops=ops,
+            reals=reals,
+            fallback=self.fallback(fallback_line, fb_span, protocol, vport),
+            checktype=checktype,
+            combined_connects=v.combined_connects,
+            service=service,
+            checkcommand=inputs.checkcommand,
+            checkport=v.checkport,
+            checktimeout=checktimeout,
+            negotiatetimeout=negotiatetimeout,
+            checkinterval=checkinterval,
+            checkcount=checkcount,
+            failurecount=v.failurecount or g.failurecount or 1,
+            quiescent=quiescent,
+            cleanstop=_first(v.cleanstop, g.cleanstop, True),
+            request=v.request or "/",
+            receive=v.receive or "",
+            httpmethod=inputs.httpmethod,
+            virtualhost=v.virtualhost,
+            login=inputs.login,
+            passwd=inputs.passwd,
+            database=inputs.database,
+            secret=inputs.secret,
+            httpsverify=inputs.httpsverify,
+            fallbackcommand=_first(v.fallbackcommand, g.fallbackcommand, None),
+            emailalert=_first(v.emailalert, g.emailalert, ()),
+            emailalertfreq=_first(v.emailalertfreq, g.emailalertfreq, 0),
+            emailalertstatus=_first(v.emailalertstatus, g.emailalertstatus, tuple(DaemonState)),
+            smtp=_first(v.smtp, g.smtp, None),
+            monitorfile=v.monitorfile,
+            servicename=v.servicename,
+            comment=v.comment,
+            load=v.load,
+            span=v.span,
+        )
+
+    def protocol(self, v: RawVirtual) -> Protocol:
+        assert v.address is not None  # noqa: S101 - checked by the caller
+        span = v.spans.get("protocol", v.span)
+        if v.address.fwmark is not None:
+            if v.protocol not in (None, Protocol.FWM):
+                raise_at = "protocol must be fwm if the virtual service is a fwmark (a number)"
+                self.error(span, raise_at)
+            return Protocol.FWM
+        if v.protocol is Protocol.FWM:
+            self.error(
+                span, "protocol must be tcp or udp if the virtual service is an address and port"
+            )
+            return Protocol.TCP
+        return v.protocol or Protocol.TCP
+
+    def reals(
+        self, v: RawVirtual, base: CheckInputs, shown_vip: str, vport: int
+    ) -> tuple[Real, ...]:
+        transport = Transport.UDP if base.protocol is Protocol.UDP else Transport.TCP
+        default_port = SERVICES[base.service].default_port or 0
+        uses_port = base.checktype in (*_USES_NEGOTIATE, CheckType.CONNECT)
+        shared_negotiate = negotiate_spec(base)
+        shared_connect = connect_spec(base)
+        shared_primary = primary_spec(base, shared_negotiate, shared_connect)
+        reals: list[Real] = []
+        seen: dict[tuple[object, int], Span] = {}
+        reported: set[str] = set()
+        for raw in v.reals:
+            line = raw.line
+            negotiate, primary, inputs = shared_negotiate, shared_primary, base
+            if line.request is not None and line.receive is not None:
+                try:
+                    pattern = compile_receive(line.receive)
+                except Invalid as exc:
+                    self.error(raw.span, str(exc))
+                    continue
+                inputs = replace(base, request=line.request, receive=pattern)
+                negotiate = negotiate_spec(inputs)
+                primary = primary_spec(inputs, negotiate, shared_connect)
+            if base.checktype in _USES_NEGOTIATE:
+                missing = missing_settings(inputs)
+                if missing and missing not in reported:
+                    reported.add(missing)
+                    self.error(v.spans.get("service", v.span), missing)
+            check_port = v.checkport or line.port or default_port
+            if (
+                check_port == 0
+                and uses_port
+                and base.protocol is not Protocol.UDP
+                and (base.service is not Service.NONE or base.checktype is CheckType.CONNECT)
+            ):
+                self.warn(
+                    raw.span,
+                    f"no port to check for this real (service={base.service}"
+                    " has no default port): set checkport",
+                )
+            for addr in line.addresses:
+                key = (addr, line.port)
+                if key in seen:
+                    shown = f"[{addr}]" if addr.version == 6 else str(addr)
+                    self.error(
+                        raw.span,
+                        f"duplicate real server {shown}:{line.port} "
+                        f"(first at line {seen[key].line})",
+                    )
+                    continue
+                seen[key] = raw.span
+                target = Target(
+                    address=addr,
+                    port=check_port,
+                    transport=transport,
+                    virtual=shown_vip,
+                    virtual_port=vport,
+                    real_port=line.port,
+                )
+                reals.append(
+                    Real(
+                        address=addr,
+                        port=line.port,
+                        forward=line.forward,
+                        weight=line.weight,
+                        lower=line.lower,
+                        upper=line.upper,
+                        request=line.request,
+                        receive=line.receive,
+                        target=target,
+                        negotiate=negotiate,
+                        connect=shared_connect,
+                        check=primary,
+                        span=raw.span,
+                    )
+                )
+        return tuple(reals)
+
+    def fallback(
+        self, line: FallbackLine | None, span: Span, protocol: Protocol, vport: int
+    ) -> Fallback | None:
+        if line is None:
+            return None
+        fb_port = vport
+        if line.port_word is not None:
+            proto = "tcp" if protocol is Protocol.FWM else str(protocol)
+            try:
+                fb_port = port(line.port_word, proto, "fallback server")
+            except Invalid as exc:
+                self.error(span, str(exc))
+        return Fallback(address=line.address, port=fb_port, forward=line.forward, span=span)
+
+
+def _first(a: _T | None, b: _T | None, default: _T) -> _T:
+    if a is not None:
+        return a
+    return b if b is not None else default
+
+
+def build(
+    path: str, parsed: Parsed, hostname: str, driver_available: Callable[[str], bool]
+) -> tuple[Config, list[Diagnostic]]:
+    """The model of ``parsed`` and the diagnostics found while computing effective values."""
+    builder = _Builder(path, parsed, hostname, driver_available)
+    return builder.build(), builder.diags

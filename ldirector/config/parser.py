@@ -1,0 +1,457 @@
+"""Second stage of the config layer: directive lines -> raw global and virtual settings.
+
+Pure apart from the injected resolver and a few existence checks on paths. Every problem becomes a
+diagnostic at its line and parsing goes on, so one run reports everything. ``build`` then applies
+defaults and inheritance.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from ipaddress import IPv4Address
+from typing import TypeVar
+
+from checks.types import HttpMethod
+from ldirector.config import addresses
+from ldirector.config.directives import DIRECTIVES, Scope
+from ldirector.config.errors import Diagnostic, Severity, Span
+from ldirector.config.lexer import Line
+from ldirector.config.model import CheckType, DaemonState, Protocol, Service
+from ldirector.config.raw import RawCommon, RawGlobal, RawReal, RawVirtual
+from ldirector.config.sysctls import SYSCTLS
+from ldirector.config.values import (
+    Invalid,
+    Lenient,
+    Resolver,
+    integer,
+    quoted,
+    seconds,
+    unquote,
+    yes_no,
+)
+
+SCHEDULERS = frozenset(
+    [
+        "rr",
+        "wrr",
+        "lc",
+        "wlc",
+        "lblc",
+        "lblcr",
+        "dh",
+        "sh",
+        "sed",
+        "nq",
+        "fo",
+        "ovf",
+        "mh",
+        "twos",
+    ]  # kernel ip_vs_* modules
+)
+SCHEDFLAGS = frozenset(
+    ["sh-fallback", "sh-port", "mh-fallback", "mh-port", "flag-1", "flag-2", "flag-3"]
+)
+FACILITIES = frozenset(
+    [
+        "auth",
+        "authpriv",
+        "cron",
+        "daemon",
+        "ftp",
+        "kern",
+        "lpr",
+        "mail",
+        "news",
+        "syslog",
+        "user",
+        "uucp",
+    ]
+    + [f"local{n}" for n in range(8)]
+)
+_SMTP = re.compile(r"[0-9A-Za-z._+-]+(?::\d{1,5})?")
+_EMAIL_STATES = {s.value: s for s in DaemonState}
+_R = TypeVar("_R", bound=RawCommon)
+
+
+@dataclass
+class Parsed:
+    """Everything the parser collected, in file order."""
+
+    globals: RawGlobal = field(default_factory=RawGlobal)
+    virtuals: list[RawVirtual] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+
+class _Parser:
+    def __init__(self, resolve: Resolver) -> None:
+        self.resolve = resolve
+        self.out = Parsed()
+
+    def error(self, span: Span, message: str) -> None:
+        self.out.diagnostics.append(Diagnostic(Severity.ERROR, span, message))
+
+    def warn(self, span: Span, message: str) -> None:
+        self.out.diagnostics.append(Diagnostic(Severity.WARNING, span, message))
+
+    def run(self, lines: list[Line]) -> Parsed:
+        current: RawVirtual | None = None
+        for line in lines:
+            info = DIRECTIVES.get(line.key)
+            if info is None:
+                self.error(line.span, _unknown(line.key))
+                continue
+            if not line.indented:
+                current = None
+                if info.scope is Scope.START:
+                    current = self.start_virtual(line)
+                elif info.scope is Scope.VIRTUAL:
+                    self.error(line.span, f"{line.key} is only valid inside a virtual block")
+                else:
+                    self.guarded(self.global_line, self.out.globals, line)
+            elif current is None:
+                self.error(line.span, f"indented {line.key} line outside a virtual block")
+            elif info.scope is Scope.START:
+                self.error(line.span, f"{line.key} must start in column 0 to open a new block")
+            elif info.scope is Scope.GLOBAL:
+                self.error(line.span, f"{line.key} is only valid in the global section")
+            else:
+                self.guarded(self.virtual_line, current, line)
+        return self.out
+
+    def guarded(self, handler: Callable[[_R, Line], None], raw: _R, line: Line) -> None:
+        try:
+            if line.value is None and line.key != "supervised":
+                raise Invalid(f"{line.key} needs a value: {line.key} = VALUE")
+            handler(raw, line)
+            raw.spans[line.key] = line.span
+        except Lenient as exc:
+            self.warn(line.span, f"{line.key}: {exc}")
+            self.store_lenient(raw, line, exc.value)
+            raw.spans[line.key] = line.span
+        except Invalid as exc:
+            self.error(line.span, str(exc))
+
+    def store_lenient(self, raw: RawCommon, line: Line, value: int) -> None:
+        if line.key in {"checktimeout", "negotiatetimeout", "checkinterval"}:
+            setattr(raw, line.key, float(value))
+        elif hasattr(raw, line.key):
+            setattr(raw, line.key, value)
+
+    def start_virtual(self, line: Line) -> RawVirtual:
+        family = 6 if line.key == "virtual6" else 4
+        raw = RawVirtual(family=family, span=line.span)
+        try:
+            raw.address = addresses.parse_virtual(line.value or "", family, self.resolve)
+        except Invalid as exc:
+            self.error(line.span, str(exc))
+        # Kept even when invalid so that its indented lines are still checked, not misreported.
+        self.out.virtuals.append(raw)
+        return raw
+
+    # --- directives valid in both scopes ---------------------------------------------------
+
+    def common_line(self, raw: RawCommon, line: Line, glob: bool) -> bool:
+        """Handle a directive of Scope.BOTH; False when ``line`` is not one."""
+        key, value = line.key, line.value or ""
+        suffix = " value" if glob else ""
+        match key:
+            case "checktimeout":
+                raw.checktimeout = seconds(value, f"invalid check timeout{suffix}")
+            case "negotiatetimeout":
+                raw.negotiatetimeout = seconds(value, f"invalid negotiate timeout{suffix}")
+            case "checkinterval":
+                msg = "invalid check interval value" if glob else "invalid checkinterval"
+                raw.checkinterval = seconds(value, msg)
+            case "checkcount":
+                self.warn(
+                    line.span,
+                    "checkcount option is deprecated and slated for removal.  "
+                    "please see 'failurecount'",
+                )
+                raw.checkcount = integer(value, f"invalid check count{suffix}")
+            case "failurecount":
+                raw.failurecount = integer(value, f"invalid failure count{suffix}")
+            case "quiescent" | "cleanstop" | "httpsverify":
+                setattr(raw, key, yes_no(key, value))
+            case "connecttimeout":
+                raise Invalid("connecttimeout directive deprecated in favour of negotiatetimeout")
+            case "fallback" | "fallback6":
+                family = 6 if key == "fallback6" else 4
+                if isinstance(raw, RawVirtual) and raw.family != family:
+                    other = "fallback6" if key == "fallback" else "fallback"
+                    raise Invalid(f'cannot specify "{key}" here.  please use "{other}" instead')
+                setattr(raw, key, addresses.parse_fallback(value, family, self.resolve))
+            case "fallbackcommand":
+                command = value if glob else unquote(value)
+                if not command.strip('"').strip():
+                    raise Invalid("invalid fallback command")
+                raw.fallbackcommand = command
+            case "emailalert":
+                emails = tuple(a.strip() for a in unquote(value).split(",") if a.strip())
+                if not emails:
+                    raise Invalid("no email address specified")
+                raw.emailalert = emails
+            case "emailalertfreq":
+                raw.emailalertfreq = integer(value, "invalid email alert frequency", minimum=0)
+            case "emailalertstatus":
+                raw.emailalertstatus = _email_states(value)
+            case "smtp":
+                if not _SMTP.fullmatch(unquote(value)):
+                    raise Invalid(f"invalid SMTP server address: {value!r}")
+                raw.smtp = unquote(value)
+            case _:
+                return False
+        return True
+
+    # --- global section ----------------------------------------------------------------------
+
+    def global_line(self, g: RawGlobal, line: Line) -> None:
+        if self.common_line(g, line, glob=True):
+            return
+        key, value = line.key, line.value or ""
+        match key:
+            case "autoreload" | "fork" | "readdquiescent":
+                setattr(g, key, yes_no(key, value))
+            case "supervised":
+                if line.value is None:
+                    self.warn(
+                        line.span,
+                        "please update your config not to use a bare supervised "
+                        "directive (it means supervised = yes)",
+                    )
+                    g.supervised = True
+                else:
+                    g.supervised = yes_no(key, value)
+            case "callback":
+                g.callback = quoted(value, "invalid callback: a program path is required")
+            case "logfile":
+                g.logfile = _logfile(quoted(value, "invalid logfile"))
+            case "execute":
+                if not value:
+                    raise Invalid("execute needs a config file name")
+                g.execute.append(value)
+            case "emailalertfrom":
+                if not unquote(value):
+                    raise Invalid("no email from address specified")
+                g.emailalertfrom = unquote(value)
+            case "maintenancedir":
+                path = unquote(value)
+                if not path:
+                    raise Invalid("maintenance directory not specified")
+                if not os.path.isdir(path):
+                    self.warn(line.span, f"maintenance directory does not exist: {path}")
+                g.maintenancedir = path
+            case "expire_quiescent_template" | "expire_nodest_conn":
+                g.sysctls[key] = int(yes_no(key, value))
+            case "ipvs_sysctl":
+                name, number = _sysctl(value)
+                g.sysctls[name] = number
+            case "timeout":
+                raise Invalid(
+                    "timeout directive deprecated in favour of checktimeout and negotiatetimeout"
+                )
+            case _:  # pragma: no cover - DIRECTIVES and this match are kept in step by tests
+                raise Invalid(f"{key} is only valid inside a virtual block")
+
+    # --- virtual blocks ----------------------------------------------------------------------
+
+    def virtual_line(self, v: RawVirtual, line: Line) -> None:
+        if self.common_line(v, line, glob=False):
+            return
+        key, value = line.key, line.value or ""
+        match key:
+            case "real" | "real6":
+                family = 6 if key == "real6" else 4
+                if family != v.family:
+                    other = "real" if key == "real6" else "real6"
+                    raise Invalid(f'cannot specify "{key}" here.  please use "{other}" instead')
+                v.reals.append(
+                    RawReal(addresses.parse_real(value, family, self.resolve), line.span)
+                )
+            case "checktype":
+                v.checktype, v.combined_connects = _checktype(value)
+            case "service":
+                word = value.split()[0].lower() if value.split() else ""
+                try:
+                    v.service = Service(word)
+                except ValueError:
+                    raise Invalid(
+                        "service must be " + ", ".join(sorted(Service)[:-1]) + " or submission"
+                    ) from None
+            case "checkport":
+                if not value.isdigit() or not 1 <= int(value) <= 65535:
+                    raise Invalid("checkport must be in range 1..65535")
+                v.checkport = int(value)
+            case "request":
+                v.request = quoted(value, "no request string specified")
+            case "receive":
+                v.receive = quoted(value, "invalid receive string")
+                v.receive_re = compile_receive(v.receive)
+            case "httpmethod":
+                try:
+                    v.httpmethod = HttpMethod(value.upper())
+                except ValueError:
+                    raise Invalid("httpmethod must be GET or HEAD") from None
+            case "virtualhost":
+                v.virtualhost = quoted(value, "invalid virtualhost")
+            case "login":
+                v.login = quoted(value, "invalid login string")
+            case "passwd":
+                v.passwd = quoted(value, "invalid password")
+            case "database":
+                v.database = quoted(value, "invalid database")
+            case "secret":
+                v.secret = quoted(value, "invalid secret")
+            case "checkcommand":
+                v.checkcommand = quoted(value, "invalid check command")
+                if len(v.checkcommand.split()) > 1:
+                    self.warn(
+                        line.span,
+                        "checkcommand is run without a shell, so this whole "
+                        f"text names one program: {v.checkcommand!r}",
+                    )
+            case "scheduler":
+                if not re.fullmatch(r"[a-z]+", value):
+                    raise Invalid("invalid scheduler, should be only lowercase letters (a-z)")
+                if value not in SCHEDULERS:
+                    self.warn(line.span, f"unknown scheduler {value!r}: the kernel may lack it")
+                v.scheduler = value
+            case "schedflags":
+                flags = tuple(f for f in value.split()[0].split(",") if f)
+                bad = [f for f in flags if f not in SCHEDFLAGS]
+                if bad or not flags:
+                    raise Invalid(
+                        f"invalid sched-flags: {', '.join(bad) or value!r} (known: "
+                        + ", ".join(sorted(SCHEDFLAGS))
+                        + ")"
+                    )
+                v.schedflags = flags
+            case "persistent":
+                seconds_ = integer(value, "invalid persistent timeout", minimum=0)
+                v.persistent = seconds_ or None
+            case "netmask":
+                v.netmask = _netmask(value, v.family)
+            case "protocol":
+                try:
+                    v.protocol = Protocol(value)
+                except ValueError:
+                    raise Invalid("invalid protocol: must be tcp, udp or fwm") from None
+            case "ops":
+                v.ops = yes_no(key, value)
+            case "monitorfile":
+                v.monitorfile = quoted(value, "invalid monitorfile")
+                parent = os.path.dirname(v.monitorfile) or "."
+                if not os.path.isdir(parent):
+                    raise Invalid(
+                        f"unable to open monitorfile {v.monitorfile}: "
+                        f"directory {parent} does not exist"
+                    )
+            case "servicename":
+                v.servicename = value
+            case "comment":
+                v.comment = value
+            case "load":
+                v.load = quoted(value, "invalid string for load testing")
+            case _:  # pragma: no cover - DIRECTIVES and this match are kept in step by tests
+                raise Invalid(f"{key} is only valid in the global section")
+
+
+def parse_lines(lines: list[Line], resolve: Resolver) -> Parsed:
+    """Collect raw settings and diagnostics from lexed lines."""
+    return _Parser(resolve).run(lines)
+
+
+def compile_receive(receive: str) -> re.Pattern[str]:
+    """A receive string is a regular expression (Perl's; Python's syntax is nearly the same)."""
+    try:
+        return re.compile(receive)
+    except (re.error, RecursionError, OverflowError) as exc:
+        raise Invalid(f"invalid receive string: not a regular expression ({exc})") from None
+
+
+def _unknown(key: str) -> str:
+    hint = difflib.get_close_matches(key.lower(), list(DIRECTIVES), n=1)
+    if hint:
+        return f"unknown directive {key!r} (did you mean {hint[0]!r}?)"
+    return f"unknown directive {key!r}"
+
+
+def _checktype(value: str) -> tuple[CheckType, int]:
+    if any(ch.isdigit() for ch in value):
+        number = int(re.search(r"\d+", value).group())  # type: ignore[union-attr]
+        # checktype=0 means "negotiate every time", which is plain negotiate.
+        return (CheckType.COMBINED, number) if number else (CheckType.NEGOTIATE, 0)
+    try:
+        checktype = CheckType(value)
+    except ValueError:
+        checktype = CheckType.COMBINED  # not a word ldirectord takes: reported just below
+    if checktype is CheckType.COMBINED:
+        raise Invalid(
+            'checktype must be "connect", "negotiate", "on", "off", "ping", "external", '
+            '"external-perl" or a positive number'
+        )
+    return checktype, 0
+
+
+def _email_states(value: str) -> tuple[DaemonState, ...]:
+    words = [w.strip() for w in unquote(value).split(",")]
+    states: list[DaemonState] = []
+    for word in words:
+        if word == "all":
+            states.extend(DaemonState)
+        elif word == "none":
+            if len(words) > 1:
+                raise Invalid(f'invalid email alert status: "{value}" specified with "none"')
+        elif word in _EMAIL_STATES:
+            states.append(_EMAIL_STATES[word])
+        else:
+            raise Invalid(f'invalid email alert status at: "{word}"')
+    return tuple(s for s in DaemonState if s in states)
+
+
+def _logfile(value: str) -> str:
+    if value.startswith("/"):
+        parent = os.path.dirname(value) or "/"
+        if not os.path.isdir(parent):
+            raise Invalid(f"unable to open logfile: {value} (directory {parent} does not exist)")
+    elif value not in FACILITIES:
+        raise Invalid(
+            f"unable to open logfile: {value!r} is neither an absolute path nor a syslog facility"
+        )
+    return value
+
+
+def _netmask(value: str, family: int) -> IPv4Address | int:
+    if family == 6:
+        if not value.isdigit() or not 1 <= int(value) <= 128:
+            raise Invalid("invalid netmask: a prefix length between 1 and 128 is required")
+        return int(value)
+    try:
+        mask = IPv4Address(value)
+    except ValueError:
+        raise Invalid("invalid netmask: dotted quad notation is required") from None
+    bits = int(mask)
+    if bits and (bits | (bits - 1)) & 0xFFFFFFFF != 0xFFFFFFFF:
+        raise Invalid(f"invalid netmask {value}: the one bits must be contiguous")
+    return mask
+
+
+def _sysctl(value: str) -> tuple[str, int]:
+    words = value.split()
+    if len(words) != 2:
+        raise Invalid("ipvs_sysctl needs a name and a value: ipvs_sysctl = NAME VALUE")
+    name, text = words
+    if name not in SYSCTLS:
+        hint = difflib.get_close_matches(name, list(SYSCTLS), n=1)
+        more = f" (did you mean {hint[0]!r}?)" if hint else ""
+        raise Invalid(f"unknown IPVS sysctl {name!r}{more}")
+    low, high = SYSCTLS[name]
+    if text in ("yes", "no") and (low, high) == (0, 1):
+        return name, int(text == "yes")
+    if not re.fullmatch(r"-?\d+", text) or not low <= int(text) <= high:
+        raise Invalid(f"invalid value {text!r} for IPVS sysctl {name}: expected {low}..{high}")
+    return name, int(text)
