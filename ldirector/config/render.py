@@ -1,0 +1,137 @@
+"""The effective configuration as plain JSON data, for ``ldirector check --json``.
+
+Pure. The schema is documented in docs/check-json.md; secrets are never printed, only whether
+they are set.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv6Address
+
+from ldirector.config.errors import Diagnostic
+from ldirector.config.model import Config, Fallback, Real, Virtual
+
+SCHEMA_VERSION = 1
+
+Json = dict[str, object]
+
+
+def config_json(config: Config) -> Json:
+    """The whole effective config."""
+    return {
+        "schema": SCHEMA_VERSION,
+        "config": config.path,
+        "valid": True,
+        "global": {
+            "checkinterval": config.checkinterval,
+            "autoreload": config.autoreload,
+            "callback": config.callback,
+            "logfile": config.logfile,
+            "execute": list(config.execute),
+            "fork": config.fork,
+            "supervised": config.supervised,
+            "readdquiescent": config.readdquiescent,
+            "emailalertfrom": config.emailalertfrom,
+            "maintenancedir": config.maintenancedir,
+        },
+        "ipvs_sysctls": dict(config.ipvs_sysctls),
+        "virtuals": [virtual_json(v) for v in config.virtuals],
+        "diagnostics": [diagnostic_json(d) for d in config.warnings],
+    }
+
+
+def invalid_json(path: str, diagnostics: tuple[Diagnostic, ...]) -> Json:
+    """What ``--json`` prints for an invalid config: the diagnostics only."""
+    return {
+        "schema": SCHEMA_VERSION,
+        "config": path,
+        "valid": False,
+        "diagnostics": [diagnostic_json(d) for d in diagnostics],
+    }
+
+
+def diagnostic_json(d: Diagnostic) -> Json:
+    """One diagnostic."""
+    return {
+        "severity": str(d.severity),
+        "file": d.span.file,
+        "line": d.span.line,
+        "message": d.message,
+    }
+
+
+def _address(address: object) -> str | None:
+    return None if address is None else str(address)
+
+
+def virtual_json(v: Virtual) -> Json:
+    """One virtual service with its effective settings and reals."""
+    return {
+        "vid": v.vid,
+        "line": v.span.line,
+        "protocol": str(v.protocol),
+        "family": v.family,
+        "address": _address(v.address),
+        "port": v.port,
+        "fwmark": v.fwmark,
+        "scheduler": v.scheduler,
+        "schedflags": list(v.schedflags),
+        "persistent": v.persistent,
+        "netmask": None if v.netmask is None else str(v.netmask),
+        "ops": v.ops,
+        "check": {
+            "checktype": str(v.checktype),
+            "combined_connects": v.combined_connects,
+            "service": str(v.service),
+            "checkport": v.checkport,
+            "checktimeout": v.checktimeout,
+            "negotiatetimeout": v.negotiatetimeout,
+            "checkinterval": v.checkinterval,
+            "checkcount": v.checkcount,
+            "failurecount": v.failurecount,
+            "checkcommand": v.checkcommand,
+            "request": v.request,
+            "receive": v.receive,
+            "httpmethod": str(v.httpmethod),
+            "virtualhost": v.virtualhost,
+            "httpsverify": v.httpsverify,
+            "login": v.login,
+            "passwd_set": bool(v.passwd),
+            "database": v.database,
+            "secret_set": bool(v.secret),
+        },
+        "quiescent": v.quiescent,
+        "cleanstop": v.cleanstop,
+        "fallback": None if v.fallback is None else fallback_json(v.fallback),
+        "fallbackcommand": v.fallbackcommand,
+        "emailalert": list(v.emailalert),
+        "emailalertfreq": v.emailalertfreq,
+        "emailalertstatus": [str(s) for s in v.emailalertstatus],
+        "smtp": v.smtp,
+        "monitorfile": v.monitorfile,
+        "servicename": v.servicename,
+        "comment": v.comment,
+        "reals": [real_json(r) for r in v.reals],
+    }
+
+
+def fallback_json(f: Fallback) -> Json:
+    """The effective fallback server."""
+    return {"address": str(f.address), "port": f.port, "forward": str(f.forward)}
+
+
+def real_json(r: Real) -> Json:
+    """One real server; ``check_port`` is the port its checks probe."""
+    return {
+        "address": str(r.address),
+        "port": r.port,
+        "forward": str(r.forward),
+        "weight": r.weight,
+        "lower": r.lower,
+        "upper": r.upper,
+        "request": r.request,
+        "receive": r.receive,
+        "check_port": r.target.port,
+        "family": 6 if isinstance(r.address, IPv6Address) else 4,
+        "line": r.span.line,
+    }
