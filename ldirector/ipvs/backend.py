@@ -98,6 +98,6 @@ _REASONS = {
     errnos.ENOENT: "no such real server",
     errnos.EINVAL: "the kernel rejected the attributes as invalid",
     errnos.ERANGE: "weight or thresholds out of range (weight must be >= 0, l: <= u:)",
-    errnos.EPERM: "permission denied: configuring IPVS needs root (CAP_NET_ADMIN)",
+    errnos.EPERM: "permission denied: changing IPVS needs root (CAP_NET_ADMIN)",
     errnos.EAFNOSUPPORT: "IPv6 is not supported or is disabled in this kernel",
 }

@@ -131,7 +131,7 @@ def _check_service(svc: Service) -> int:
 
 
 def _check_dest(key: ServiceKey, dest: Dest) -> int:
-    if dest.weight < 0 or dest.upper < 0 or dest.lower < 0 or dest.weight >= 2**31:
+    if dest.weight < 0:
         return errno.ERANGE
     if dest.lower > dest.upper:  # the kernel checks this even when upper is 0 (unset)
         return errno.ERANGE

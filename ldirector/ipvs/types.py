@@ -235,6 +235,17 @@ class Dest:
     lower: int = 0  # l:N, lower connection threshold
     counters: DestCounters | None = field(default=None, compare=False, repr=False)
 
+    def __post_init__(self) -> None:
+        # Weight is a signed int in the kernel (a negative one is refused there with ERANGE);
+        # port and thresholds have no negative encoding at all, so refuse them here.
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"real {self.address}: port {self.port} out of range 0..65535")
+        for name, value in (("u:", self.upper), ("l:", self.lower)):
+            if not 0 <= value < 2**32:
+                raise ValueError(f"real {self.address}: threshold {name}{value} out of range")
+        if not -(2**31) <= self.weight < 2**31:
+            raise ValueError(f"real {self.address}: weight {self.weight} out of range")
+
     @property
     def key(self) -> DestKey:
         """The part of a destination that identifies it within its service."""
