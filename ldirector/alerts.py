@@ -1,0 +1,327 @@
+"""Email alert edge: state-change events in, one email per event out, never blocking the engine.
+
+The engine calls ``Alerter.notify`` with an ``Event`` (the log message plus plain settings);
+that only filters and enqueues. A single worker task renders the jinja2 templates and hands the
+message to SMTP (``smtp=host[:port]``) or the local sendmail, so a dead mail server delays
+nothing but its own queue. ``Alerter.settling()`` collapses the events of a start or reload to
+their net effect, which is what keeps ldirectord's spurious start/reload alerts (U4) away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import os
+import pwd
+import shutil
+import smtplib
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import formatdate, make_msgid
+from pathlib import Path
+from typing import Protocol
+
+import jinja2
+
+from ldirector import logs
+
+log = logging.getLogger(logs.LOGGER_NAME)
+
+DAEMON_STATUSES = frozenset({"starting", "running", "stopping", "reloading"})
+SMTP_PORT = 25
+SEND_TIMEOUT = 30.0
+QUEUE_SIZE = 256
+
+
+class EventKind(enum.StrEnum):
+    ADDED = "added"
+    RESTORED = "restored"
+    DELETED = "deleted"
+    QUIESCENT = "quiescent"
+    READD_QUIESCENT = "readd-quiescent"
+    FALLBACK_ADDED = "fallback-added"
+    FALLBACK_DELETED = "fallback-deleted"
+    PURGED = "purged"
+
+
+# After each kind the server is serving (True) or not; used to find a batch's net effect.
+_SERVING = {
+    EventKind.ADDED: True,
+    EventKind.RESTORED: True,
+    EventKind.FALLBACK_ADDED: True,
+    EventKind.DELETED: False,
+    EventKind.QUIESCENT: False,
+    EventKind.READD_QUIESCENT: False,
+    EventKind.FALLBACK_DELETED: False,
+    EventKind.PURGED: False,
+}
+_DOWN_REAL = frozenset({EventKind.DELETED, EventKind.QUIESCENT, EventKind.READD_QUIESCENT})
+
+
+@dataclass(frozen=True, slots=True)
+class AlertSettings:
+    """The effective email settings of one virtual (per-virtual values over the globals)."""
+
+    recipients: tuple[str, ...] = ()
+    freq: int = 0
+    statuses: frozenset[str] = DAEMON_STATUSES
+    sender: str | None = None
+    smtp: str | None = None
+    servicename: str | None = None
+    comment: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One state change: ``message`` is exactly the line that was logged for it."""
+
+    kind: EventKind
+    message: str
+    virtual: str  # ``VIP:PORT`` as in the log line
+    server: str  # ``RIP:PORT`` of the real or fallback server
+    settings: AlertSettings
+
+
+@dataclass(frozen=True, slots=True)
+class Outgoing:
+    message: EmailMessage
+    envelope_from: str
+    recipients: tuple[str, ...]
+    smtp: str | None
+
+
+def parse_smtp(value: str) -> tuple[str, int]:
+    """``host``, ``host:port``, ``[v6]`` or ``[v6]:port`` → (host, port)."""
+    value = value.strip()
+    if value.startswith("["):
+        host, _, rest = value[1:].partition("]")
+        port = rest.removeprefix(":")
+    elif value.count(":") == 1:
+        host, port = value.split(":")
+    else:
+        host, port = value, ""
+    if not host or (port and not port.isdigit()) or (port and not 0 < int(port) < 65536):
+        raise ValueError(f"invalid smtp server '{value}' (expected host or host:port)")
+    return host, int(port) if port else SMTP_PORT
+
+
+def default_sender() -> str:
+    """``<user>@<hostname>`` from the uid, never $USER, which the OCF agent leaves unset (U13)."""
+    try:
+        user = pwd.getpwuid(os.getuid()).pw_name
+    except KeyError:
+        user = str(os.getuid())
+    return f"{user}@{socket.gethostname()}"
+
+
+class Renderer:
+    """The alert templates; files in ``override_dir`` replace the shipped ones by name."""
+
+    def __init__(self, override_dir: Path | None = None) -> None:
+        loaders: list[jinja2.BaseLoader] = []
+        if override_dir is not None:
+            loaders.append(jinja2.FileSystemLoader(override_dir))
+        loaders.append(jinja2.PackageLoader("ldirector", "templates"))
+        # Plain-text mail, not HTML: escaping would mangle addresses and messages.
+        self.env = jinja2.Environment(
+            loader=jinja2.ChoiceLoader(loaders),
+            autoescape=False,  # noqa: S701
+            undefined=jinja2.StrictUndefined,
+            keep_trailing_newline=True,
+        )
+
+    def render(self, event: Event, status: str, host: str, subject: str) -> tuple[str, str]:
+        values = {
+            "message": event.message,
+            "kind": str(event.kind),
+            "virtual": event.virtual,
+            "server": event.server,
+            "status": status,
+            "host": host,
+            "servicename": event.settings.servicename,
+            "comment": event.settings.comment,
+        }
+        subject = subject or self.env.get_template("alert_subject.j2").render(values)
+        subject = " ".join(subject.split())
+        body = self.env.get_template("alert_body.j2").render(values, subject=subject)
+        return subject, body
+
+
+class Transport(Protocol):
+    async def send(self, outgoing: Outgoing) -> None: ...
+
+
+class MailTransport:
+    """SMTP to ``smtp=`` when set, else the local sendmail, else SMTP to localhost."""
+
+    def __init__(self, timeout: float = 10.0, sendmail: str | None = None) -> None:
+        self.timeout = timeout
+        self.sendmail = sendmail if sendmail is not None else shutil.which("sendmail") or ""
+
+    async def send(self, outgoing: Outgoing) -> None:
+        # smtplib blocks; a thread keeps the event loop free, the timeout bounds each socket op.
+        await asyncio.to_thread(self._send, outgoing)
+
+    def _send(self, outgoing: Outgoing) -> None:
+        if outgoing.smtp is None and self.sendmail:
+            argv = [self.sendmail, "-oi", "-f", outgoing.envelope_from, "--", *outgoing.recipients]
+            subprocess.run(
+                argv, input=outgoing.message.as_bytes(), check=True, timeout=self.timeout
+            )
+            return
+        host, port = parse_smtp(outgoing.smtp or "localhost")
+        with smtplib.SMTP(host, port, timeout=self.timeout) as client:
+            client.send_message(
+                outgoing.message,
+                from_addr=outgoing.envelope_from,
+                to_addrs=list(outgoing.recipients),
+            )
+
+
+@dataclass(slots=True)
+class _Reminder:
+    event: Event
+    due: float
+
+
+@dataclass(slots=True)
+class _Batch:
+    events: list[Event] = field(default_factory=list)
+
+
+class Alerter:
+    """Filters, collapses and queues alerts; ``run()`` is the one task that sends them."""
+
+    def __init__(
+        self,
+        transport: Transport | None = None,
+        renderer: Renderer | None = None,
+        *,
+        queue_size: int = QUEUE_SIZE,
+        hostname: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        send_timeout: float = SEND_TIMEOUT,
+    ) -> None:
+        self.transport = transport or MailTransport()
+        self.renderer = renderer or Renderer()
+        self.hostname = hostname or socket.gethostname()
+        self.clock = clock
+        self.send_timeout = send_timeout
+        #: The daemon status alerts are filtered by and report; the engine keeps it current.
+        self.status = "starting"
+        self._queue: asyncio.Queue[tuple[Event, str, str]] = asyncio.Queue(queue_size)
+        self._batch: _Batch | None = None
+        self._reminders: dict[tuple[str, str], _Reminder] = {}
+        self.dropped = 0
+
+    # -- engine-facing API ------------------------------------------------------------------
+
+    def notify(self, event: Event) -> None:
+        """Record one state change; never blocks and never raises for mail problems."""
+        if self._batch is not None:
+            self._batch.events.append(event)
+            return
+        self._track_reminder(event)
+        self._enqueue(event, subject="")
+
+    @contextlib.contextmanager
+    def settling(self) -> Iterator[None]:
+        """Hold the events of a start or reload; on exit send only net changes per server.
+
+        A real added then removed while the table is rebuilt (or a fallback added and deleted)
+        ends where it began, so it sends nothing.
+        """
+        batch = self._batch = _Batch()
+        try:
+            yield
+        finally:
+            self._batch = None
+            for event in collapse(batch.events):
+                self.notify(event)
+
+    def tick(self) -> None:
+        """Queue every emailalertfreq reminder that is due; call it about once a second."""
+        now = self.clock()
+        for reminder in self._reminders.values():
+            if reminder.due <= now:
+                reminder.due = now + reminder.event.settings.freq
+                event = reminder.event
+                self._enqueue(event, logs.inaccessible_real_message(event.server, event.virtual))
+
+    def forget(self, virtual: str) -> None:
+        """Drop reminders of a virtual that is no longer configured."""
+        for key in [k for k in self._reminders if k[0] == virtual]:
+            del self._reminders[key]
+
+    # -- internals --------------------------------------------------------------------------
+
+    def _track_reminder(self, event: Event) -> None:
+        key = (event.virtual, event.server)
+        if event.kind in _DOWN_REAL and event.settings.freq > 0:
+            self._reminders[key] = _Reminder(event, self.clock() + event.settings.freq)
+        elif event.kind in (EventKind.ADDED, EventKind.RESTORED, EventKind.PURGED):
+            self._reminders.pop(key, None)
+
+    def _enqueue(self, event: Event, subject: str) -> None:
+        if not event.settings.recipients or self.status not in event.settings.statuses:
+            return
+        try:
+            self._queue.put_nowait((event, self.status, subject))
+        except asyncio.QueueFull:
+            self.dropped += 1
+            log.warning("email alert queue full: dropped alert for: %s", event.message)
+
+    def compose(self, event: Event, status: str, subject: str = "") -> Outgoing:
+        subject, body = self.renderer.render(event, status, self.hostname, subject)
+        envelope_from = default_sender()
+        message = EmailMessage()
+        message["From"] = event.settings.sender or envelope_from
+        message["To"] = ", ".join(event.settings.recipients)
+        message["Subject"] = subject
+        message["Date"] = formatdate(localtime=True)
+        message["Message-ID"] = make_msgid(domain=self.hostname)
+        message.set_content(body)
+        return Outgoing(message, envelope_from, event.settings.recipients, event.settings.smtp)
+
+    async def run(self) -> None:
+        """Send queued alerts one at a time until cancelled; failures are logged and dropped."""
+        while True:
+            event, status, subject = await self._queue.get()
+            try:
+                await self._deliver(event, status, subject)
+            finally:
+                self._queue.task_done()
+
+    async def _deliver(self, event: Event, status: str, subject: str) -> None:
+        try:
+            outgoing = self.compose(event, status, subject)
+            log.info(logs.emailalert_message(str(outgoing.message["Subject"])))
+            async with asyncio.timeout(self.send_timeout):
+                await self.transport.send(outgoing)
+        except (OSError, smtplib.SMTPException, subprocess.SubprocessError, TimeoutError) as exc:
+            log.error("emailalert failed: %s: %s", event.message, str(exc) or type(exc).__name__)
+        except (jinja2.TemplateError, ValueError) as exc:
+            log.error("emailalert template error: %s", exc)
+
+    async def join(self) -> None:
+        """Wait until every queued alert was handled; bound it with ``asyncio.timeout``."""
+        await self._queue.join()
+
+
+def collapse(events: Collection[Event]) -> list[Event]:
+    """Per (virtual, server), keep the last event if the batch changed its serving state."""
+    first: dict[tuple[str, str], Event] = {}
+    last: dict[tuple[str, str], Event] = {}
+    for event in events:
+        key = (event.virtual, event.server)
+        first.setdefault(key, event)
+        last[key] = event
+    # A change happened iff the state before the first event (its opposite) differs from the
+    # state after the last one, i.e. iff first and last leave the server in the same state.
+    return [last[key] for key in first if _SERVING[first[key].kind] == _SERVING[last[key].kind]]

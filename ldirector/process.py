@@ -1,0 +1,473 @@
+"""Process-life edge: the pid file, daemonizing, stopping a running daemon, and signal glue.
+
+``commands`` uses these to implement the ldirectord verbs; nothing here knows about the
+config or the engine. A pid file is believed only when it names a live ldirector process, so
+a stale file or a recycled pid never makes ``status`` lie or ``stop`` kill a stranger.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import enum
+import logging
+import os
+import signal
+import sys
+import time
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, TextIO
+
+from ldirector import logs
+from ldirector.sdnotify import Notifier
+
+DEFAULT_RUN_DIR = Path("/run")
+# Tests and unusual packagings point the pid files elsewhere without editing code.
+RUN_DIR_ENV = "LDIRECTOR_RUN_DIR"
+
+TERMINATING_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
+
+log = logging.getLogger(logs.LOGGER_NAME)
+
+
+def run_dir() -> Path:
+    return Path(os.environ.get(RUN_DIR_ENV) or DEFAULT_RUN_DIR)
+
+
+def pid_path(cfgname: str, directory: Path | None = None) -> Path:
+    """``/run/ldirectord.<CFGNAME>.pid``, where ldirectord keeps it."""
+    return (directory or run_dir()) / f"ldirectord.{cfgname}.pid"
+
+
+class PidState(enum.Enum):
+    RUNNING = "running"
+    STOPPED = "stopped"  # no pid file
+    STALE = "stale"  # a pid file whose pid is not a live ldirector
+
+
+@dataclass(frozen=True, slots=True)
+class PidStatus:
+    state: PidState
+    pid: int | None
+    path: Path
+
+
+def read_pid(path: Path) -> int | None:
+    """The pid in the file, or None if the file is missing, unreadable or garbage."""
+    try:
+        text = path.read_text(encoding="ascii", errors="replace").strip()
+    except OSError:
+        return None
+    return int(text) if text.isdigit() and int(text) > 0 else None
+
+
+def is_ldirector(pid: int) -> bool:
+    """A live, non-zombie process whose command line is ldirector (or ldirectord)."""
+    proc = Path("/proc") / str(pid)
+    try:
+        stat = (proc / "stat").read_text()
+        argv = (proc / "cmdline").read_bytes().split(b"\0")
+    except OSError:
+        return False
+    # The state letter follows the parenthesised command name, which may itself hold spaces.
+    if stat.rpartition(")")[2].split()[:1] in (["Z"], ["X"]):
+        return False
+    return any(_names_ldirector(arg) for arg in argv[:4])
+
+
+def _names_ldirector(arg: bytes) -> bool:
+    return os.path.basename(arg.decode(errors="replace")) in ("ldirector", "ldirectord")
+
+
+def probe(path: Path) -> PidStatus:
+    """Running, stopped or stale, judged by the pid file and /proc, never by the file alone."""
+    if not path.exists():
+        return PidStatus(PidState.STOPPED, None, path)
+    pid = read_pid(path)
+    if pid is not None and is_ldirector(pid):
+        return PidStatus(PidState.RUNNING, pid, path)
+    return PidStatus(PidState.STALE, pid, path)
+
+
+def write_pid_file(path: Path, pid: int) -> None:
+    """Atomically, so a concurrent ``status`` never reads a half-written pid."""
+    tmp = path.with_name(f".{path.name}.{pid}.tmp")
+    tmp.write_text(f"{pid}\n", encoding="ascii")
+    os.replace(tmp, path)
+
+
+def remove_pid_file(path: Path, pid: int) -> None:
+    """Remove the file only if it still names ``pid``: never another daemon's (B2)."""
+    if read_pid(path) == pid:
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+
+
+def remove_stale_pid_file(status: PidStatus) -> None:
+    """Only a file already judged stale may be removed by someone other than its owner."""
+    if status.state is PidState.STALE and probe(status.path).state is PidState.STALE:
+        with contextlib.suppress(FileNotFoundError):
+            status.path.unlink()
+
+
+def wait_for_exit(pid: int, timeout: float, poll: float = 0.05) -> bool:
+    """True once ``pid`` is gone (or is no longer ldirector), False after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while is_ldirector(pid):
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(poll)
+    return True
+
+
+def terminate(pid: int, timeout: float) -> bool:
+    """SIGTERM, then wait with a bound while the daemon runs its cleanup (cleanstop)."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return True
+    return wait_for_exit(pid, timeout)
+
+
+# --- daemonizing -----------------------------------------------------------------------------
+
+
+class Detached:
+    """The daemon's end of the start-up pipe: tells the waiting ``start`` how start-up went."""
+
+    def __init__(self, fd: int) -> None:
+        self._fd: int | None = fd
+
+    def report(self, exit_code: int) -> None:
+        """0 once ready; the exit code the ``start`` command should return otherwise."""
+        if self._fd is None:
+            return
+        with contextlib.suppress(OSError):
+            os.write(self._fd, bytes([exit_code & 0xFF]))
+        os.close(self._fd)
+        self._fd = None
+
+
+def daemonize(ready_timeout: float = 60.0) -> Detached | int:
+    """Double fork + setsid + chdir / + stdio to /dev/null.
+
+    Returns a ``Detached`` in the daemon (grandchild). In the original process it returns the
+    exit code the daemon reported through ``Detached.report`` (1 if it died without reporting,
+    0 if it is still starting after ``ready_timeout``): ``start`` then exits with it.
+    """
+    read_fd, write_fd = os.pipe()
+    first = os.fork()
+    if first > 0:
+        os.close(write_fd)
+        os.waitpid(first, 0)
+        return _await_report(read_fd, ready_timeout)
+    os.close(read_fd)
+    os.setsid()
+    if os.fork() > 0:
+        os._exit(0)
+    os.chdir("/")
+    os.umask(0o022)
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    if devnull > 2:
+        os.close(devnull)
+    return Detached(write_fd)
+
+
+def _await_report(read_fd: int, timeout: float) -> int:
+    import select
+
+    try:
+        readable, _, _ = select.select([read_fd], [], [], timeout)
+        if not readable:
+            return 0
+        data = os.read(read_fd, 1)
+        return data[0] if data else 1
+    finally:
+        os.close(read_fd)
+
+
+# --- signals ---------------------------------------------------------------------------------
+
+
+class SignalGlue:
+    """asyncio signal handlers: HUP → reload, TERM/INT/QUIT → stop, PIPE ignored.
+
+    The handlers run on the event loop as soon as it regains control, so a check awaiting a
+    slow server never delays them. Reloads are serialised: a HUP during a reload queues exactly
+    one more. Only the first terminating signal counts: repeating it must not cut the cleanup
+    short (the reason ldirectord's unit needed KillMode=none).
+    """
+
+    def __init__(
+        self,
+        on_reload: Callable[[], Awaitable[None]],
+        on_stop: Callable[[str], None],
+    ) -> None:
+        self._on_reload = on_reload
+        self._on_stop = on_stop
+        self.stop_signal: str | None = None
+        self._reload_task: asyncio.Task[None] | None = None
+        self._reload_again = False
+
+    def install(self, loop: asyncio.AbstractEventLoop) -> None:
+        signal.signal(signal.SIGPIPE, signal.SIG_IGN)
+        loop.add_signal_handler(signal.SIGHUP, self._hup)
+        for sig in TERMINATING_SIGNALS:
+            loop.add_signal_handler(sig, self._terminate, sig)
+
+    def uninstall(self, loop: asyncio.AbstractEventLoop) -> None:
+        for sig in (signal.SIGHUP, *TERMINATING_SIGNALS):
+            loop.remove_signal_handler(sig)
+
+    def _terminate(self, sig: signal.Signals) -> None:
+        if self.stop_signal is not None:
+            return
+        self.stop_signal = sig.name.removeprefix("SIG")
+        self._on_stop(self.stop_signal)
+
+    def _hup(self) -> None:
+        if self.stop_signal is not None:
+            return
+        if self._reload_task is not None and not self._reload_task.done():
+            self._reload_again = True
+            return
+        self._reload_task = asyncio.get_running_loop().create_task(self._reload())
+
+    async def _reload(self) -> None:
+        while True:
+            self._reload_again = False
+            await self._on_reload()
+            if not self._reload_again or self.stop_signal is not None:
+                return
+
+    async def drain(self) -> None:
+        """Let an in-flight reload finish before the process exits."""
+        if self._reload_task is not None:
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reload_task
+
+
+# --- running the daemon body -----------------------------------------------------------------
+
+STOP_GRACE = 45.0  # how long the body may spend on cleanstop before it is cancelled
+
+
+class ConfigInvalid(Exception):
+    """The config cannot be used; ``diagnostics`` are ready-to-print ``FILE:LINE: ...`` lines."""
+
+    def __init__(self, diagnostics: tuple[str, ...]) -> None:
+        super().__init__("\n".join(diagnostics))
+        self.diagnostics = diagnostics
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """What the process edge needs from a config, plus the parsed model for the engine."""
+
+    logfile: str | None = None
+    supervised: bool = False
+    execute: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = ()
+    config: object = None
+
+
+Loader = Callable[[Path], Settings]
+
+
+@dataclass(slots=True)
+class DaemonContext:
+    """Handed to the daemon body: its config, the systemd notifier and the ready callback."""
+
+    config_path: Path
+    cfgname: str
+    settings: Settings
+    notifier: Notifier
+    #: Call once the first reconcile is done: READY=1 to systemd, exit 0 for ``start``.
+    ready: Callable[[], None]
+
+
+class Service(Protocol):
+    """The daemon body (the engine). ``run`` returns once ``stop`` has been honoured."""
+
+    async def run(self) -> None: ...
+
+    async def reload(self, settings: Settings) -> None: ...
+
+    def stop(self) -> None: ...
+
+
+ServiceFactory = Callable[[DaemonContext], Service]
+
+
+def serve(
+    argv: tuple[str, ...],
+    *,
+    config_path: Path,
+    cfgname: str,
+    settings: Settings,
+    load: Loader,
+    service: ServiceFactory,
+    debug: bool,
+    pid_file: Path,
+    on_ready: Callable[[], None] = lambda: None,
+    err: TextIO | None = None,
+) -> int:
+    """Run the daemon: daemonize unless foreground, own the pid file, run the body to the end.
+
+    Foreground when ``-d``, ``supervised=yes`` or under systemd (``NOTIFY_SOCKET``, where the
+    main process must not fork); the pid file is written unless ``-d`` or supervised.
+    """
+    stderr = err or sys.stderr
+    try:
+        destination = logs.destination_for(
+            settings.logfile, debug=debug, supervised=settings.supervised
+        )
+    except ValueError as exc:
+        stderr.write(f"{config_path}: error: {exc}\n")
+        return 2
+    secret_filter = logs.configure(destination, cfgname, secrets=settings.secrets, debug=debug)
+    log.info(logs.invoked_message((sys.argv[0], *argv)))
+    write_pid = not (debug or settings.supervised)
+    if write_pid and not os.access(pid_file.parent, os.W_OK):
+        message = f"Can not write pid file {pid_file}"
+        log.error(message)
+        stderr.write(message + "\n")
+        return 1
+    detached: Detached | None = None
+    if not (debug or settings.supervised or Notifier().enabled):
+        outcome = daemonize()
+        if isinstance(outcome, int):
+            return outcome
+        detached = outcome
+    pid = os.getpid()
+    try:
+        if write_pid:
+            write_pid_file(pid_file, pid)
+        log.info(logs.starting_message(None if detached else pid))
+        runner = _Runner(config_path, cfgname, settings, load, service, detached, on_ready)
+        runner.secret_filter = secret_filter
+        runner.destination = destination
+        return asyncio.run(runner.main())
+    except OSError as exc:
+        log.error("%s", exc)
+        return 1
+    finally:
+        if write_pid:
+            remove_pid_file(pid_file, pid)
+        if detached is not None:
+            detached.report(1)  # no-op once ready was reported
+
+
+class _Runner:
+    """The daemon's event-loop half: signals, reload, readiness, watchdog, stop grace."""
+
+    def __init__(
+        self,
+        config_path: Path,
+        cfgname: str,
+        settings: Settings,
+        load: Loader,
+        service: ServiceFactory,
+        detached: Detached | None,
+        on_ready: Callable[[], None],
+    ) -> None:
+        self.config_path = config_path
+        self.cfgname = cfgname
+        self.settings = settings
+        self.load = load
+        self.service_factory = service
+        self.detached = detached
+        self.on_ready = on_ready
+        self.notifier = Notifier()
+        self.secret_filter: logs.SecretFilter | None = None
+        self.destination: logs.Destination | None = None
+        self._ready = False
+        self._background: set[asyncio.Task[object]] = set()
+
+    def ready(self) -> None:
+        if self._ready:
+            return
+        self._ready = True
+        self.notifier.ready()
+        if self.detached is not None:
+            self.detached.report(0)
+        self._spawn(asyncio.to_thread(self.on_ready))
+
+    def _spawn(self, coro: Coroutine[object, object, object]) -> None:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def main(self) -> int:
+        loop = asyncio.get_running_loop()
+        ctx = DaemonContext(
+            self.config_path, self.cfgname, self.settings, self.notifier, self.ready
+        )
+        body = self.service_factory(ctx)
+        run_task = loop.create_task(body.run())
+
+        def on_stop(signal_name: str) -> None:
+            self.notifier.stopping()
+            body.stop()
+            loop.call_later(STOP_GRACE, run_task.cancel)
+
+        async def on_reload() -> None:
+            await self._reload(body)
+
+        glue = SignalGlue(on_reload, on_stop)
+        glue.install(loop)
+        watchdog = loop.create_task(self.notifier.watchdog_loop())
+        code = 0
+        try:
+            await run_task
+        except asyncio.CancelledError:
+            if not run_task.cancelled():
+                raise
+            log.error("cleanup did not finish within %g s after a stop signal", STOP_GRACE)
+            code = 1
+        except Exception:
+            log.exception("the daemon failed")
+            code = 1
+        finally:
+            glue.uninstall(loop)
+            watchdog.cancel()
+            await glue.drain()
+        if glue.stop_signal is not None:
+            log.info(logs.terminated_message(glue.stop_signal))
+        return code
+
+    async def _reload(self, body: Service) -> None:
+        log.info(logs.reloading_message())
+        self.notifier.reloading()
+        try:
+            try:
+                new = await asyncio.to_thread(self.load, self.config_path)
+            except ConfigInvalid as exc:
+                for line in exc.diagnostics:
+                    log.error("%s", line)
+                log.error("Configuration error: keeping the running configuration")
+                return
+            self._relog(new)
+            self.settings = new
+            await body.reload(new)
+        finally:
+            self.notifier.ready()
+
+    def _relog(self, new: Settings) -> None:
+        """A reload may move the log (logfile= changed) and always brings new secrets."""
+        if self.secret_filter is not None:
+            self.secret_filter.secrets = frozenset(new.secrets)
+        if isinstance(self.destination, logs.LogFile | logs.Syslog):
+            try:
+                destination = logs.destination_for(new.logfile, debug=False, supervised=False)
+            except ValueError as exc:
+                log.error("%s", exc)
+                return
+            if destination != self.destination:
+                self.destination = destination
+                self.secret_filter = logs.configure(destination, self.cfgname, secrets=new.secrets)
