@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import os
 import signal
+import subprocess
 from ipaddress import IPv6Address
 
 from checks._io import describe, quote
@@ -30,10 +31,26 @@ def argv(target: Target, spec: ExternalSpec) -> list[str]:
     return ["perl", spec.command, *args] if spec.perl else [spec.command, *args]
 
 
-async def _collect(stream: asyncio.StreamReader, kept: bytearray) -> None:
-    # Keep reading past the bound, discarding, so that a chatty command never blocks on a full pipe.
-    while chunk := await stream.read(65536):
-        kept += chunk[: max(0, MAX_OUTPUT - len(kept))]
+class _Command(asyncio.SubprocessProtocol):
+    """Keeps the first ``MAX_OUTPUT`` bytes of output and signals exit and pipe closure."""
+
+    def __init__(self) -> None:
+        loop = asyncio.get_running_loop()
+        self.output = bytearray()
+        self.exited: asyncio.Future[None] = loop.create_future()
+        self.closed: asyncio.Future[None] = loop.create_future()
+
+    def pipe_data_received(self, fd: int, data: bytes | bytearray) -> None:
+        # Reading on past the bound, discarding, so that a chatty command never blocks.
+        self.output += data[: max(0, MAX_OUTPUT - len(self.output))]
+
+    def process_exited(self) -> None:
+        if not self.exited.done():
+            self.exited.set_result(None)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
 
 
 def _kill_group(pgid: int) -> None:
@@ -44,34 +61,36 @@ def _kill_group(pgid: int) -> None:
 async def check(target: Target, spec: ExternalSpec) -> Result:
     """Up when the command exits 0."""
     cmd = argv(target, spec)
+    loop = asyncio.get_running_loop()
     try:
-        proc = await asyncio.create_subprocess_exec(
+        transport, command = await loop.subprocess_exec(
+            _Command,
             *cmd,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
     except OSError as exc:
         return Result(False, f"cannot run {cmd[0]}: {describe(exc)}")
-    assert proc.stdout is not None  # noqa: S101 - stdout=PIPE above guarantees it
-    kept = bytearray()
+    pgid = transport.get_pid()
     try:
-        async with asyncio.TaskGroup() as tasks:
-            tasks.create_task(_collect(proc.stdout, kept))
-            returncode = await proc.wait()
-            # The command is done; whatever it left behind holding the pipe goes with it.
-            _kill_group(proc.pid)
+        await command.exited
+        # The command is done; whatever it left behind in its group (and holding the pipe)
+        # goes with it, then the rest of the output is read up to end of file.
+        _kill_group(pgid)
+        await command.closed
     finally:
-        if proc.returncode is None:
-            _kill_group(proc.pid)
-            await asyncio.shield(proc.wait())
-    output = quote(kept.decode("utf-8", "replace"), REASON_OUTPUT)
+        # Checked on the transport: cancellation cancels the futures awaited above.
+        if transport.get_returncode() is None or not command.closed.done():
+            _kill_group(pgid)
+        transport.close()  # kills the command if it still runs; the loop's child watcher reaps it
+    returncode = transport.get_returncode()
+    output = quote(command.output.decode("utf-8", "replace"), REASON_OUTPUT)
     if returncode == 0:
         return Result(True, f"exit 0: {output}" if output else "exit 0")
-    status = (
-        f"killed by signal {signal.Signals(-returncode).name}"
-        if returncode < 0
-        else f"exit status {returncode}"
-    )
+    if returncode is not None and returncode < 0:
+        status = f"killed by signal {signal.Signals(-returncode).name}"
+    else:
+        status = f"exit status {returncode}"
     return Result(False, f"{status}: {output}" if output else status)

@@ -1,0 +1,114 @@
+"""The check runtime: ``checks.probe`` (timeouts, contained bugs) and cancellation safety.
+
+Every check is cancelled while it waits on a server that never answers; nothing may be left
+open or running afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Iterator
+from contextlib import ExitStack
+from ipaddress import ip_address
+
+import pytest
+import servers
+
+import checks
+from checks.types import (
+    CheckSpec,
+    ConnectSpec,
+    DnsSpec,
+    HttpSpec,
+    NoneSpec,
+    Result,
+    SimpleTcpSpec,
+    SipSpec,
+    Target,
+    Transport,
+)
+
+
+async def test_none_is_always_up() -> None:
+    target = Target(address=ip_address("127.0.0.1"), port=servers.free_port())
+    result = await checks.probe(target, NoneSpec(), 1)
+    assert (result.ok, result.reason) == (True, "no check")
+
+
+async def test_run_times_the_check() -> None:
+    target = Target(address=ip_address("127.0.0.1"), port=servers.free_port())
+    result = await checks.run(target, ConnectSpec())
+    assert result.ok is False
+    assert 0 < result.elapsed < 1
+
+
+async def test_a_bug_in_a_check_is_contained(monkeypatch: pytest.MonkeyPatch) -> None:
+    from checks import connect
+
+    async def broken(target: Target, spec: ConnectSpec) -> Result:
+        raise KeyError("oops")
+
+    monkeypatch.setattr(connect, "check", broken)
+    result = await checks.probe(Target(address=ip_address("127.0.0.1"), port=1), ConnectSpec(), 1)
+    assert (result.ok, result.reason) == (False, "internal error: KeyError: 'oops'")
+
+
+async def test_a_socket_timeout_escaping_a_check_is_not_the_deadline(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from checks import connect
+
+    async def broken(target: Target, spec: ConnectSpec) -> Result:
+        raise TimeoutError("inner")
+
+    monkeypatch.setattr(connect, "check", broken)
+    result = await checks.probe(Target(address=ip_address("127.0.0.1"), port=1), ConnectSpec(), 5)
+    assert (result.ok, result.reason) == (False, "internal error: TimeoutError('inner')")
+
+
+def test_format_seconds() -> None:
+    assert [checks.format_seconds(s) for s in (3, 0.5, 30.0)] == ["3s", "0.5s", "30s"]
+
+
+@pytest.fixture
+def dead_ends() -> Iterator[dict[str, int]]:
+    """Ports that never answer: a silent TCP listener, a black hole, a silent UDP socket."""
+    with ExitStack() as stack:
+        yield {
+            "silent": stack.enter_context(servers.silent_listener("127.0.0.1")),
+            "hole": stack.enter_context(servers.black_hole("127.0.0.1")),
+            "udp": stack.enter_context(servers.silent_udp("127.0.0.1")),
+        }
+
+
+CASES: list[tuple[str, str, Transport, CheckSpec]] = [
+    ("connect", "hole", Transport.TCP, ConnectSpec()),
+    ("http", "silent", Transport.TCP, HttpSpec(receive=re.compile("x"))),
+    ("https", "silent", Transport.TCP, HttpSpec(tls=True)),
+    ("http_proxy", "silent", Transport.TCP, HttpSpec(proxy=True, request="http://127.0.0.1/")),
+    ("dns-udp", "udp", Transport.UDP, DnsSpec(query="a.test")),
+    ("dns-tcp", "silent", Transport.TCP, DnsSpec(query="a.test", tcp=True)),
+    ("simpletcp", "silent", Transport.TCP, SimpleTcpSpec(request="x")),
+    ("sip-udp", "udp", Transport.UDP, SipSpec(login="a@b")),
+    ("sip-tcp", "silent", Transport.TCP, SipSpec(login="a@b")),
+]
+
+
+@pytest.mark.parametrize(("name", "port", "transport", "spec"), CASES, ids=[c[0] for c in CASES])
+async def test_cancelled_mid_check_leaves_nothing_behind(
+    dead_ends: dict[str, int],
+    name: str,
+    port: str,
+    transport: Transport,
+    spec: CheckSpec,
+    no_leaks: None,
+) -> None:
+    # ping is cancelled mid-check in test_ping.py, inside a namespace where echoes go unanswered.
+    target = Target(address=ip_address("127.0.0.1"), port=dead_ends[port], transport=transport)
+    task = asyncio.create_task(checks.run(target, spec))
+    await asyncio.sleep(0.2)
+    assert not task.done(), f"{name} finished early: {task.result()}"
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
