@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 
 import checks
-from checks.types import CheckSpec, ConnectSpec, PingSpec, Result, Target
+from checks.types import CheckSpec, Result, Target
 from ldirector.clock import Clock, MonotonicClock
 from ldirector.health import CheckKind, Rotation
 
@@ -43,7 +43,7 @@ class Probe:
     interval: float
     #: checktype=N: the connect check run between negotiates, and its timeout (checktimeout).
     combined: int | None = None
-    connect_spec: ConnectSpec | PingSpec | None = None
+    connect_spec: CheckSpec | None = None
     connect_timeout: float = 0.0
 
     def spec_for(self, kind: CheckKind) -> tuple[CheckSpec, float]:

@@ -1,0 +1,377 @@
+"""The engine: scheduler -> health -> desired -> reconcile.diff -> backend, kept running.
+
+The one writer of the IPVS table. Observations from the scheduler update health; after every
+transition, and every ``resync_interval`` seconds whatever happened, the kernel table is dumped,
+compared with the desired one and corrected, so a manual ``ipvsadm`` edit to an owned service
+lasts at most one interval. Reload swaps configs without re-checking unchanged probes; stop
+honours ``cleanstop``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+
+import checks
+from ldirector import logs
+from ldirector.clock import Clock, MonotonicClock
+from ldirector.config.errors import ConfigError, Diagnostic
+from ldirector.config.model import Config, Real, Virtual
+from ldirector.desired import RealKey, desired_table, policy, service_key
+from ldirector.engine.fallbackcmd import FallbackCommands
+from ldirector.engine.maintenance import Maintenance
+from ldirector.engine.probes import plan, reals_by_key
+from ldirector.health import (
+    CheckMode,
+    Event,
+    EventKind,
+    RealHealth,
+    Status,
+    fallback_event,
+    initial,
+    step,
+)
+from ldirector.ipvs.backend import ApplyError, IpvsBackend, IpvsError, describe
+from ldirector.ipvs.types import AddService, DelService, IpvsTable, Op, ServiceKey
+from ldirector.owned import OwnedStore
+from ldirector.reconcile import diff
+from ldirector.scheduler import DEFAULT_CONCURRENCY, CheckRunner, Observation, Probe, Scheduler
+
+log = logging.getLogger(__name__)
+
+#: Seconds between two full comparisons of the kernel table with the desired one.
+DEFAULT_RESYNC_INTERVAL = 10.0
+
+SysctlWriter = Callable[[Mapping[str, int]], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """A transition worth telling an operator about; ``real`` is None for fallback events."""
+
+    virtual: Virtual
+    event: Event
+    real: RealKey | None = None
+
+
+def _message(notice: Notice, reals: Mapping[RealKey, tuple[Virtual, Real]]) -> str | None:
+    """ldirectord's wording for a notice, so existing log watchers keep matching."""
+    v, kind = notice.virtual, notice.event.kind
+    if notice.real is None:
+        if v.fallback is None:
+            return None
+        where = logs.hostport(v.fallback.address, v.fallback.port)
+        if kind is EventKind.FALLBACK_ON:
+            return logs.added_fallback_message(where, v.endpoint)
+        return logs.deleted_fallback_message(where, v.endpoint)
+    _, real = reals[notice.real]
+    rip = logs.hostport(real.address, real.port)
+    match kind:
+        case EventKind.ADDED:
+            return logs.added_real_message(rip, v.endpoint, real.weight)
+        case EventKind.RESTORED:
+            return logs.restored_real_message(rip, v.endpoint, real.weight)
+        case EventKind.QUIESCED:
+            return logs.quiescent_real_message(rip, v.endpoint)
+        case EventKind.DELETED:
+            return logs.deleted_real_message(rip, v.endpoint)
+        case EventKind.SOFT_FAILURE:
+            e = notice.event
+            return logs.soft_failure_message(rip, v.vid, e.failures, e.failurecount)
+        case _:
+            return logs.reset_soft_failure_message(rip, v.vid)
+
+
+class Engine:
+    """Keeps one IPVS table equal to "configured reals minus unhealthy ones".
+
+    ``run()`` is the daemon body: it starts, serves until ``stop()``, then cleans up.
+    Tests drive ``start()``/``shutdown()`` directly with a FakeClock and a FakeBackend.
+    """
+
+    def __init__(
+        self,
+        config: Config,
+        backend: IpvsBackend,
+        *,
+        clock: Clock | None = None,
+        run: CheckRunner = checks.run,
+        owned: OwnedStore | None = None,
+        resync_interval: float = DEFAULT_RESYNC_INTERVAL,
+        sysctls: SysctlWriter | None = None,
+        fallback_commands: FallbackCommands | None = None,
+        maintenance: Maintenance | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        rng: random.Random | None = None,
+        on_event: Callable[[Notice], None] | None = None,
+        on_ready: Callable[[], None] | None = None,
+    ) -> None:
+        self.config = config
+        self._backend = backend
+        self._clock = clock or MonotonicClock()
+        self._owned_store = owned or OwnedStore(None)
+        self._resync_interval = resync_interval
+        self._sysctls = sysctls
+        self._fallback_commands = fallback_commands or FallbackCommands()
+        self._maintenance = maintenance
+        self._on_event = on_event
+        self._on_ready = on_ready
+        self._queue: asyncio.Queue[Observation] = asyncio.Queue()
+        self._scheduler = Scheduler(
+            self._queue, clock=self._clock, run=run, concurrency=concurrency, rng=rng
+        )
+        self.health: dict[RealKey, RealHealth] = {}
+        self.owned: frozenset[ServiceKey] = frozenset()
+        self._probe_of: dict[RealKey, Probe] = {}
+        self._readers: dict[Probe, tuple[RealKey, ...]] = {}
+        self._reals = reals_by_key(config)
+        #: Per virtual: is any real up? None until first decided. Drives fallbackcommand.
+        self._serving: dict[ServiceKey, bool] = {}
+        self._lock = asyncio.Lock()
+        self._stop_requested = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    # --- lifecycle ---------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Start, serve until :meth:`stop` is called, then shut down."""
+        await self.start()
+        try:
+            await self._stop_requested.wait()
+        finally:
+            await self.shutdown()
+
+    def stop(self) -> None:
+        """Ask :meth:`run` to shut down."""
+        self._stop_requested.set()
+
+    async def start(self) -> None:
+        """Adopt the kernel table, create what is missing, and start checking.
+
+        Reals the kernel already serves stay up until a check says otherwise; missing ones
+        are added as their first checks pass. Virtual services and fallbacks are created at
+        once. Raises IpvsError when the table cannot be read.
+        """
+        actual = await self._backend.dump()
+        self.owned = self._owned_store.load()
+        fresh = self._install(self.config, actual, keep={})
+        await self._write_sysctls()
+        await self._reconcile(actual)
+        self._update_serving()
+        self._scheduler.set_probes(self._readers, immediate=fresh)
+        self._tasks = [
+            asyncio.create_task(self._consume(), name="engine observations"),
+            asyncio.create_task(self._resync(), name="engine resync"),
+        ]
+        if self._on_ready:
+            self._on_ready()
+
+    async def shutdown(self) -> None:
+        """Stop checking; with cleanstop=yes remove the virtual's services from the kernel."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks = []
+        await self._scheduler.stop()
+        clean = {service_key(v): v for v in self.config.virtuals if v.cleanstop}
+        async with self._lock:
+            try:
+                actual = await self._backend.dump()
+                await self._apply(diff(IpvsTable(), actual, clean.keys() & self.owned), "stop")
+                left = (await self._backend.dump()).services.keys()
+                self.owned = frozenset(k for k in self.owned if k not in clean or k in left)
+                await self._save_owned()
+            except IpvsError as exc:
+                log.error("cleanstop: %s", exc)
+        for key, virtual in clean.items():
+            if self._serving.get(key) is False:  # its fallbackcommand "start" is in effect (U6)
+                self._fallback_commands.run(virtual, "stop")
+        await self._fallback_commands.wait()
+        if self._maintenance:
+            await self._maintenance.close()
+
+    async def reload_from(self, load: Callable[[], Config]) -> tuple[Diagnostic, ...]:
+        """Parse a new config with ``load`` and switch to it; return its diagnostics.
+
+        On any error the running config stays exactly as it was, and health results keep
+        being applied (ldirectord half-applies a broken reload and then drops them: B1).
+        """
+        try:
+            config = load()
+        except ConfigError as exc:
+            for diagnostic in exc.diagnostics:
+                log.error("%s", diagnostic)
+            log.error("reload failed: still running the previous configuration")
+            return exc.diagnostics
+        await self.reload(config)
+        return config.warnings
+
+    async def reload(self, config: Config) -> None:
+        """Switch to ``config``, already parsed and valid.
+
+        Reals whose probe did not change keep their health (no re-check, no flap); new or
+        changed ones are seeded from the kernel like at start. Virtuals gone from the config
+        are deleted from the kernel, new ones created.
+        """
+        async with self._lock:
+            actual = await self._backend.dump()
+        probe_of, _ = plan(config)
+        reals = reals_by_key(config)
+        same = {
+            key: health
+            for key, health in self.health.items()
+            if key in reals
+            and self._probe_of.get(key) == probe_of.get(key)
+            and policy(self._reals[key][0]).mode is policy(reals[key][0]).mode
+        }
+        self.config = config
+        self._reals = reals
+        fresh = self._install(config, actual, keep=same)
+        await self._write_sysctls()
+        await self._reconcile()
+        self._serving = {k: v for k, v in self._serving.items() if k in self._service_keys()}
+        self._update_serving()
+        self._scheduler.set_probes(self._readers, immediate=fresh)
+
+    # --- state -------------------------------------------------------------------------------
+
+    def _service_keys(self) -> set[ServiceKey]:
+        return {service_key(v) for v in self.config.virtuals}
+
+    def _install(
+        self, config: Config, actual: IpvsTable, *, keep: Mapping[RealKey, RealHealth]
+    ) -> set[Probe]:
+        """Build probes and health for ``config``; return the probes to run at once."""
+        self._probe_of, self._readers = plan(config)
+        health: dict[RealKey, RealHealth] = {}
+        for key, (virtual, _) in self._reals.items():
+            if key in keep:
+                health[key] = keep[key]
+                continue
+            vs = actual.services.get(key.service)
+            dest = vs.dests.get(key.dest) if vs else None
+            health[key] = initial(policy(virtual), dest.weight if dest else None)
+        self.health = health
+        return {
+            probe
+            for probe, readers in self._readers.items()
+            if any(health[k].status is Status.UNKNOWN for k in readers)
+        }
+
+    def _observe(self, obs: Observation) -> bool:
+        """Apply one observation to every real that reads its probe; True if a status moved."""
+        moved = False
+        for key in self._readers.get(obs.probe, ()):  # a probe dropped by reload reads nothing
+            virtual, real = self._reals[key]
+            ok, reason, forced = obs.result.ok, obs.result.reason, False
+            if self._maintenance and self._maintenance.match(real.address, real.port):
+                ok, reason, forced = False, "Server in maintenance", True
+            log.debug("%s %s %s: %s", obs.kind, key, "up" if ok else "down", reason)
+            before = self.health[key]
+            after, events = step(before, ok, reason, policy(virtual), forced=forced)
+            self.health[key] = after
+            for event in events:
+                self._notify(Notice(virtual, event, key))
+                if event.kind in (EventKind.QUIESCED, EventKind.DELETED, EventKind.SOFT_FAILURE):
+                    log.info("check of %s failed: %s", key, reason)
+            moved |= before.status is not after.status
+        return moved
+
+    def _update_serving(self) -> None:
+        """Fire fallback events and fallbackcommands for virtuals whose "any real up" flipped."""
+        for virtual in self.config.virtuals:
+            key = service_key(virtual)
+            pol = policy(virtual)
+            if pol.mode is CheckMode.OFF:
+                continue
+            now = any(
+                self.health.get(rkey, RealHealth()).status is Status.UP
+                for rkey, (v, _) in self._reals.items()
+                if v is virtual
+            )
+            before = self._serving.get(key)
+            self._serving[key] = now
+            if before is None and not now:
+                event: Event | None = Event(kind=EventKind.FALLBACK_ON)  # nothing up at start
+            else:
+                event = fallback_event(pol, now if before is None else before, now)
+            if event is not None:
+                self._notify(Notice(virtual, event))
+                self._fallback_commands.run(virtual, "stop" if now else "start")
+
+    def _notify(self, notice: Notice) -> None:
+        message = _message(notice, self._reals)
+        if message:
+            log.info("%s", message)
+        if self._on_event:
+            self._on_event(notice)
+
+    # --- the kernel --------------------------------------------------------------------------
+
+    async def _consume(self) -> None:
+        while True:
+            moved = self._observe(await self._queue.get())
+            while not self._queue.empty():  # one reconcile for a burst of results
+                moved |= self._observe(self._queue.get_nowait())
+            if moved:
+                await self._reconcile()
+                self._update_serving()
+
+    async def _resync(self) -> None:
+        while True:
+            await self._clock.sleep(self._resync_interval)
+            await self._reconcile()
+
+    async def _reconcile(self, actual: IpvsTable | None = None) -> None:
+        """Dump, diff against the desired table, apply. Errors are logged, never raised."""
+        async with self._lock:
+            try:
+                if actual is None:
+                    actual = await self._backend.dump()
+                configured = self._service_keys()
+                owned = frozenset(configured | (self.owned & actual.services.keys()))
+                if owned != self.owned:
+                    self.owned = owned
+                    await self._save_owned()  # before creating anything: a crash keeps the claim
+                desired = desired_table(self.config, self.health, actual)
+                await self._apply(diff(desired, actual, self.owned), "start")
+            except IpvsError as exc:
+                log.error("cannot reconcile the IPVS table: %s", exc)
+            except OSError as exc:
+                log.error("cannot record owned services: %s", exc)
+
+    async def _apply(self, ops: Iterable[Op], phase: str) -> None:
+        ops = list(ops)
+        if not ops:
+            return
+        for op in ops:
+            match op:
+                case AddService(service=svc):
+                    log.info("%s", logs.added_virtual_message(str(svc.key)))
+                case DelService(key=key):
+                    log.info("%s", logs.purged_virtual_message(str(key), phase))
+                case _:
+                    log.debug("%s", describe(op))
+        try:
+            await self._backend.apply(ops)
+        except ApplyError as exc:
+            # The table did not take everything (B18): the next resync sees the real state
+            # and tries again, so nothing here pretends it worked.
+            for failure in exc.failures:
+                log.error("%s", failure)
+
+    async def _save_owned(self) -> None:
+        # Written inline, not in a thread: it is a few lines, written only when ownership
+        # changes, and the claim must be on disk before the ops it covers are applied.
+        self._owned_store.save(self.owned)
+
+    async def _write_sysctls(self) -> None:
+        if self._sysctls is None or not self.config.ipvs_sysctls:
+            return
+        try:
+            self._sysctls(self.config.sysctls)  # a handful of /proc writes, at start and reload
+        except OSError as exc:
+            log.error("cannot set IPVS sysctls: %s", exc)

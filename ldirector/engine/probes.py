@@ -1,0 +1,85 @@
+"""Which probes a configuration needs: one per distinct (target, check, timing) and who reads it.
+
+Sits between the config model and the scheduler. Probes compare whole, so reals of different
+virtuals share one only when everything about the check is identical, credentials included.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from dataclasses import replace
+
+from checks.types import CheckSpec, ExternalSpec, PingSpec, Target
+from ldirector.config.model import CheckType, Config, Real, Virtual
+from ldirector.desired import RealKey, real_key
+from ldirector.scheduler import Probe
+
+
+def _timeout(spec: CheckSpec, fallback: float) -> float:
+    # A ping makes checkcount attempts of checktimeout each (ldirectord's Net::Ping loop).
+    if isinstance(spec, PingSpec):
+        return spec.count * spec.attempt_timeout
+    return fallback
+
+
+def _shared_target(target: Target, spec: CheckSpec) -> Target:
+    # The virtual's address and ports ride on the target only for external checks (their
+    # argv); every other check probes the real alone, so the same real behind several
+    # virtuals is probed once.
+    if isinstance(spec, ExternalSpec):
+        return target
+    return replace(target, virtual="", virtual_port=0, real_port=0)
+
+
+def probe_for(virtual: Virtual, real: Real) -> Probe | None:
+    """The probe a real of ``virtual`` needs; None for checktype on and off.
+
+    Timeouts follow ldirectord: negotiatetimeout for negotiate checks (and the negotiate
+    rounds of a combined checktype), checktimeout for connect, ping and external.
+    """
+    if real.check is None or virtual.checktype in (CheckType.ON, CheckType.OFF):
+        return None
+    negotiating = virtual.checktype in (CheckType.NEGOTIATE, CheckType.COMBINED)
+    limit = virtual.negotiatetimeout if negotiating else virtual.checktimeout
+    target = _shared_target(real.target, real.check)
+    if virtual.checktype is CheckType.COMBINED:
+        return Probe(
+            target=target,
+            spec=real.check,
+            timeout=_timeout(real.check, limit),
+            interval=virtual.checkinterval,
+            combined=virtual.combined_connects,
+            connect_spec=real.connect,
+            connect_timeout=_timeout(real.connect, virtual.checktimeout),
+        )
+    return Probe(
+        target=target,
+        spec=real.check,
+        timeout=_timeout(real.check, limit),
+        interval=virtual.checkinterval,
+    )
+
+
+def plan(config: Config) -> tuple[dict[RealKey, Probe], dict[Probe, tuple[RealKey, ...]]]:
+    """Each checked real's probe, and each probe's readers (in config order)."""
+    probe_of: dict[RealKey, Probe] = {}
+    readers: defaultdict[Probe, list[RealKey]] = defaultdict(list)
+    for virtual in config.virtuals:
+        for real in virtual.reals:
+            probe = probe_for(virtual, real)
+            key = real_key(virtual, real)
+            if probe is None or key in probe_of:
+                continue
+            probe_of[key] = probe
+            readers[probe].append(key)
+    return probe_of, {p: tuple(keys) for p, keys in readers.items()}
+
+
+def reals_by_key(config: Config) -> Mapping[RealKey, tuple[Virtual, Real]]:
+    """Every real of the config by its kernel key (the first one wins, as in ``desired``)."""
+    out: dict[RealKey, tuple[Virtual, Real]] = {}
+    for virtual in config.virtuals:
+        for real in virtual.reals:
+            out.setdefault(real_key(virtual, real), (virtual, real))
+    return out
