@@ -257,6 +257,10 @@ class _Builder:
         reals: list[Real] = []
         seen: dict[tuple[object, int], Span] = {}
         reported: set[str] = set()
+        if base.checktype in _USES_NEGOTIATE and not v.reals:
+            missing = missing_settings(base)
+            if missing:
+                self.error(v.spans.get("service", v.span), missing)
         for raw in v.reals:
             line = raw.line
             negotiate, primary, inputs = shared_negotiate, shared_primary, base

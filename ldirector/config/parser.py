@@ -22,7 +22,7 @@ from ldirector.config.errors import Diagnostic, Severity, Span
 from ldirector.config.lexer import Line
 from ldirector.config.model import CheckType, DaemonState, Protocol, Service
 from ldirector.config.raw import RawCommon, RawGlobal, RawReal, RawVirtual
-from ldirector.config.sysctls import SYSCTLS
+from ldirector.config.sysctls import SYSCTLS, UNSUPPORTED
 from ldirector.config.values import (
     Invalid,
     Lenient,
@@ -324,8 +324,9 @@ class _Parser:
                 flags = tuple(f for f in value.split()[0].split(",") if f)
                 bad = [f for f in flags if f not in SCHEDFLAGS]
                 if bad or not flags:
+                    shown = ", ".join(bad) if bad else repr(value)
                     raise Invalid(
-                        f"invalid sched-flags: {', '.join(bad) or value!r} (known: "
+                        f"invalid sched-flags: {shown} (known: "
                         + ", ".join(sorted(SCHEDFLAGS))
                         + ")"
                     )
@@ -445,6 +446,8 @@ def _sysctl(value: str) -> tuple[str, int]:
     if len(words) != 2:
         raise Invalid("ipvs_sysctl needs a name and a value: ipvs_sysctl = NAME VALUE")
     name, text = words
+    if name in UNSUPPORTED:
+        raise Invalid(f"IPVS sysctl {name} is not supported by ipvs_sysctl (not one integer)")
     if name not in SYSCTLS:
         hint = difflib.get_close_matches(name, list(SYSCTLS), n=1)
         more = f" (did you mean {hint[0]!r}?)" if hint else ""

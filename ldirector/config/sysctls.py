@@ -49,3 +49,6 @@ SYSCTLS: Mapping[str, tuple[int, int]] = MappingProxyType(
     }
 )
 """Sysctl name -> (minimum, maximum) of the value ldirector accepts for it."""
+
+#: Toggles that exist but are not single integers (or only on debug kernels): named in errors.
+UNSUPPORTED = frozenset({"est_cpulist", "sync_threshold", "debug_level"})
