@@ -35,6 +35,7 @@ from ldirector.health import (
     step,
 )
 from ldirector.ipvs.backend import ApplyError, IpvsBackend, IpvsError, describe
+from ldirector.ipvs.toggles import ToggleError
 from ldirector.ipvs.types import AddService, DelService, IpvsTable, Op, ServiceKey
 from ldirector.owned import OwnedStore
 from ldirector.reconcile import diff
@@ -45,7 +46,9 @@ log = logging.getLogger(__name__)
 #: Seconds between two full comparisons of the kernel table with the desired one.
 DEFAULT_RESYNC_INTERVAL = 10.0
 
-SysctlWriter = Callable[[Mapping[str, int]], None]
+#: Writes the kernel toggles a config asks for (``ldirector.ipvs.toggles.apply`` in the
+#: daemon). Blocking; it runs in a thread. Raises ToggleError or OSError on failure.
+SysctlWriter = Callable[[Mapping[str, int]], object]
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,6 +375,6 @@ class Engine:
         if self._sysctls is None or not self.config.ipvs_sysctls:
             return
         try:
-            self._sysctls(self.config.sysctls)  # a handful of /proc writes, at start and reload
-        except OSError as exc:
-            log.error("cannot set IPVS sysctls: %s", exc)
+            await asyncio.to_thread(self._sysctls, self.config.sysctls)
+        except (ToggleError, OSError) as exc:
+            log.error("cannot set IPVS kernel settings: %s", exc)

@@ -45,6 +45,7 @@ class World:
         self.calls: list[tuple[float, str, str]] = []
         self.notices: list[Notice] = []
         self.commands: list[list[str]] = []
+        self.sysctl_writes: list[dict[str, int]] = []
         self.store = OwnedStore(tmp / "ldirectord.cf.owned")
         self._seen = len(self.backend.batches)
         maintenance = (
@@ -59,6 +60,7 @@ class World:
             run=self.check,
             owned=self.store,
             resync_interval=resync_interval,
+            sysctls=lambda values: self.sysctl_writes.append(dict(values)),
             fallback_commands=FallbackCommands(self.spawn),
             maintenance=maintenance,
             rng=random.Random(5),

@@ -486,3 +486,27 @@ async def test_maintenance_forces_down_at_once(tmp_path: Path) -> None:
     await w.clock.advance(10)
     assert w.events() == ["restored 127.0.0.2:8080"]
     await w.engine.shutdown()
+
+
+async def test_kernel_toggles_written_at_start_and_reload(tmp_path: Path) -> None:
+    text = "expire_quiescent_template=yes\n" + GATE
+    w = World(text, tmp_path)
+    await w.engine.start()
+    assert w.sysctl_writes == [{"expire_quiescent_template": 1}]
+    await w.engine.reload(config(text.replace("=yes", "=no", 1)))
+    assert w.sysctl_writes[-1] == {"expire_quiescent_template": 0}
+    await w.engine.shutdown()
+
+
+async def test_reload_with_a_changed_check_keeps_serving_reals_up(tmp_path: Path) -> None:
+    """A changed probe starts afresh, seeded from the kernel: a serving real is not pulled."""
+    w = World(GATE, tmp_path, up={"127.0.0.2:8080": True})
+    await w.engine.start()
+    await w.clock.advance(0)
+    w.ops(), w.events()
+    await w.engine.reload(config(GATE.replace("checktype=connect", "checktype=negotiate")))
+    assert w.ops() == [] and w.events() == []
+    await w.clock.advance(30)
+    assert w.ops() == [] and w.events() == []
+    assert {k for _, _, k in w.calls[-2:]} == {"HttpSpec"}  # port 80: the http check runs now
+    await w.engine.shutdown()
