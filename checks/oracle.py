@@ -1,0 +1,55 @@
+"""service=oracle: log in with python-oracledb (thin mode, asyncio), run ``request`` once.
+
+Called through :func:`checks.run`. oracledb is an optional extra (``ldirector[oracle]``),
+imported here so that only configs using Oracle need it. ``database`` is the SID, as in
+ldirectord's ``dbi:Oracle:sid=...``. Up when the query returns rows. Unlike ldirectord (bug B10)
+the query runs once and the caller's timeout bounds the whole check.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any
+
+from checks._lines import missing_driver, printable, underlying
+from checks.types import OracleSpec, Result, Target
+
+
+async def check(target: Target, spec: OracleSpec) -> Result:
+    """Connect, run the query, count the rows."""
+    if not spec.login or not spec.query:
+        return Result(False, "service=oracle needs a login and a request (the SQL query)")
+    try:
+        import oracledb
+    except ImportError:
+        return Result(False, missing_driver("oracle", "oracledb"))
+    conn: Any = None
+    try:
+        conn = await oracledb.connect_async(
+            user=spec.login,
+            password=spec.passwd,
+            host=str(target.address),
+            port=target.port,
+            sid=spec.database or None,
+        )
+        cursor = conn.cursor()
+        await cursor.execute(spec.query)
+        rows = await cursor.fetchall()
+    except oracledb.Error as exc:
+        return Result(False, underlying(exc) or _reason(exc))
+    finally:
+        if conn is not None:
+            conn_close = conn.close
+            conn = None
+            with contextlib.suppress(oracledb.Error):
+                await conn_close()
+    if not rows:
+        return Result(False, "Oracle query returned no rows")
+    return Result(True, f"Oracle query returned {len(rows)} row{'s' if len(rows) != 1 else ''}")
+
+
+def _reason(exc: BaseException) -> str:
+    # "DPY-6005: cannot connect to database (CONNECTION_ID=...).\n[Errno 111] ..." -> first line,
+    # without the connection id nobody can act on.
+    first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return f"Oracle {printable(first.split(' (CONNECTION_ID=')[0])}"

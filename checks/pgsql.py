@@ -1,0 +1,48 @@
+"""service=pgsql: log in with asyncpg, run ``request`` (the SQL query) once, up when rows come back.
+
+Called through :func:`checks.run`. asyncpg is an optional extra (``ldirector[pgsql]``), imported
+here so that only configs using PostgreSQL need it. TLS is tried first and plain TCP used when
+the server declines (libpq's ``sslmode=prefer``, DBD::Pg's default). Unlike ldirectord (bug
+B10) the query runs once and the caller's timeout bounds the whole check.
+"""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+from checks._lines import failure, missing_driver, printable, underlying
+from checks.types import PgsqlSpec, Result, Target
+
+
+async def check(target: Target, spec: PgsqlSpec) -> Result:
+    """Connect, run the query, count the rows."""
+    if not spec.login or not spec.query:
+        return Result(False, "service=pgsql needs a login and a request (the SQL query)")
+    try:
+        import asyncpg  # type: ignore[import-untyped]
+    except ImportError:
+        return Result(False, missing_driver("pgsql", "asyncpg"))
+    conn: Any = None
+    try:
+        conn = await asyncpg.connect(
+            host=str(target.address),
+            port=target.port,
+            user=spec.login,
+            password=spec.passwd,
+            database=spec.database or None,
+        )
+        rows = await conn.fetch(spec.query)
+    except asyncpg.PostgresError as exc:
+        state = getattr(exc, "sqlstate", None)
+        return Result(False, f"PostgreSQL {printable(str(exc))}" + (f" ({state})" if state else ""))
+    except asyncpg.InterfaceError as exc:
+        return Result(False, underlying(exc) or f"PostgreSQL {printable(str(exc))}")
+    except (OSError, ssl.SSLError) as exc:
+        return Result(False, failure(exc))
+    finally:
+        if conn is not None:
+            conn.terminate()
+    if not rows:
+        return Result(False, "PostgreSQL query returned no rows")
+    return Result(True, f"PostgreSQL query returned {len(rows)} row{'s' if len(rows) != 1 else ''}")

@@ -1,0 +1,100 @@
+"""service=ftp against a private vsftpd on loopback (passive mode)."""
+
+# ruff: noqa: S106 - the passwords here are the test daemons' own
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+
+import pytest
+from servers_part2 import (
+    FTP_FILE,
+    Daemon,
+    assert_times_out_cleanly,
+    hung_tcp,
+    probe,
+    refused_tcp,
+    running,
+    start_vsftpd,
+    target,
+)
+
+from checks.types import FtpSpec
+
+pytestmark = pytest.mark.daemon
+
+PAGE = FtpSpec(
+    login="anonymous",
+    passwd="ldirector@",
+    request="/index.html",
+    receive=re.compile(r"ldirector check page"),
+)
+
+
+@pytest.fixture(scope="session")
+def vsftpd() -> Iterator[Daemon]:
+    with running(start_vsftpd()) as daemon:
+        yield daemon
+
+
+async def test_anonymous_retr_matches_receive(vsftpd: Daemon) -> None:
+    result = await probe(target(vsftpd.ports["ftp"]), PAGE)
+    assert result.ok, result.reason
+    assert result.reason == f"FTP RETR /index.html: {len(FTP_FILE)} bytes, receive matched"
+    assert result.elapsed > 0
+
+
+async def test_login_alone_when_no_file_is_named(vsftpd: Daemon) -> None:
+    result = await probe(target(vsftpd.ports["ftp"]), FtpSpec(passwd="x@"))
+    assert result.ok, result.reason
+    assert result.reason == "FTP logged in as anonymous"
+
+
+async def test_content_without_receive_is_enough(vsftpd: Daemon) -> None:
+    spec = FtpSpec(passwd="x@", request="/index.html")
+    result = await probe(target(vsftpd.ports["ftp"]), spec)
+    assert result.ok, result.reason
+
+
+async def test_failed_login_is_down(vsftpd: Daemon) -> None:
+    spec = FtpSpec(login="nosuchuser", passwd="wrong", request="/index.html")
+    result = await probe(target(vsftpd.ports["ftp"]), spec)
+    assert not result.ok
+    assert result.reason == "FTP 530 Login incorrect. (login as nosuchuser)"
+
+
+async def test_receive_not_in_file_is_down(vsftpd: Daemon) -> None:
+    spec = FtpSpec(passwd="x@", request="/index.html", receive=re.compile("Welcome"))
+    result = await probe(target(vsftpd.ports["ftp"]), spec)
+    assert not result.ok
+    assert result.reason == "receive 'Welcome' not found in /index.html"
+
+
+async def test_missing_file_is_down(vsftpd: Daemon) -> None:
+    spec = FtpSpec(passwd="x@", request="/nope.html", receive=re.compile("x"))
+    result = await probe(target(vsftpd.ports["ftp"]), spec)
+    assert not result.ok
+    assert result.reason == "FTP 550 Failed to open file. (RETR /nope.html)"
+
+
+async def test_repeated_checks_do_not_leak(vsftpd: Daemon) -> None:
+    for _ in range(5):
+        assert (await probe(target(vsftpd.ports["ftp"]), PAGE)).ok
+
+
+async def test_refused() -> None:
+    with refused_tcp() as port:
+        result = await probe(target(port), PAGE)
+    assert not result.ok
+    assert result.reason == "connection refused"
+
+
+async def test_hung_server_times_out_without_leaks() -> None:
+    with hung_tcp() as port:
+        await assert_times_out_cleanly(target(port), PAGE)
+
+
+async def test_hung_over_ipv6() -> None:
+    with hung_tcp("::1") as port:
+        await assert_times_out_cleanly(target(port, "::1"), PAGE)
