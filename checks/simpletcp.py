@@ -1,8 +1,8 @@
 """service=simpletcp: send ``request``, close the write side, look for ``receive`` in the reply.
 
-A generic line protocol check. ldirectord drops one leading ``/`` from the request (request
-strings are written like paths in the config), and so does this module. An empty ``receive``
-means "any reply" (ldirectord reuses Perl's last matched pattern there: bug B19).
+A generic line protocol check. The request arrives as it goes on the wire (the config layer has
+dropped ldirectord's leading ``/`` and turned ``\\n`` into newlines). An empty ``receive`` means
+"any reply" (ldirectord reuses Perl's last matched pattern there: bug B19).
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from checks.types import Result, SimpleTcpSpec, Target
 
 async def check(target: Target, spec: SimpleTcpSpec) -> Result:
     """Up when a line of the reply matches ``receive`` (any reply when receive is empty)."""
-    request = spec.request.removeprefix("/")
+    request = spec.request
     reply = bytearray()
     try:
         async with tcp_stream(target) as (reader, writer):

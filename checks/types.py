@@ -129,7 +129,11 @@ class DnsSpec:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class SimpleTcpSpec:
-    """service=simpletcp: send ``request`` (``\\n`` already turned into newlines), match a line."""
+    """service=simpletcp: send ``request`` as is, match a line of the reply against receive.
+
+    ``request`` is the bytes to send: the config layer drops ldirectord's leading ``/`` and turns
+    the two characters ``\\n`` into newlines.
+    """
 
     request: str
     receive: re.Pattern[str] | None = None

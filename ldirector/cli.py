@@ -148,9 +148,9 @@ def run_check(ns: argparse.Namespace) -> int:
         return EXIT_INVALID
     for d in config.warnings:
         print(d, file=sys.stderr)
-    if ns.json:
+    if ns.json and not ns.probe:  # with --probe, --json shapes the probe report instead
         print(json.dumps(config_json(config), indent=2))
-    else:
+    elif not ns.json:
         reals = sum(len(v.reals) for v in config.virtuals)
         print(f"{path}: OK: {len(config.virtuals)} virtual services, {reals} real servers")
     status = EXIT_OK
@@ -166,8 +166,9 @@ def run_check(ns: argparse.Namespace) -> int:
 
 def check_probe(config: Config, ns: argparse.Namespace) -> int:
     """``check --probe``: run every real's check once and print the results."""
-    del config, ns
-    raise NotAvailable("check --probe is not available yet")
+    from ldirector import probe  # imports checks/ and aiohttp: only when probing
+
+    return probe.main(config, json_output=ns.json)
 
 
 def check_plan(config: Config, ns: argparse.Namespace) -> int:

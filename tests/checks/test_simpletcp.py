@@ -15,7 +15,7 @@ import checks
 from checks.types import SimpleTcpSpec, Target
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-SPEC = SimpleTcpSpec(request="/STATUS\nverbose\n", receive=re.compile(r"^state: (up|ready)"))
+SPEC = SimpleTcpSpec(request="STATUS\nverbose\n", receive=re.compile(r"^state: (up|ready)"))
 
 
 @asynccontextmanager
