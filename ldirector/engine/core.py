@@ -134,6 +134,7 @@ class Engine:
         #: Per virtual: is any real up? None until first decided. Drives fallbackcommand.
         self._serving: dict[ServiceKey, bool] = {}
         self._lock = asyncio.Lock()
+        self._reload_lock = asyncio.Lock()
         self._stop_requested = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -219,6 +220,10 @@ class Engine:
         changed ones are seeded from the kernel like at start. Virtuals gone from the config
         are deleted from the kernel, new ones created.
         """
+        async with self._reload_lock:
+            await self._switch(config)
+
+    async def _switch(self, config: Config) -> None:
         async with self._lock:
             actual = await self._backend.dump()
         probe_of, _ = plan(config)
@@ -310,23 +315,33 @@ class Engine:
         if message:
             log.info("%s", message)
         if self._on_event:
-            self._on_event(notice)
+            try:
+                self._on_event(notice)
+            except Exception:  # an alerting bug must not stop health from being applied
+                log.exception("engine: event handler failed for %s", notice.event.kind)
 
     # --- the kernel --------------------------------------------------------------------------
 
     async def _consume(self) -> None:
         while True:
-            moved = self._observe(await self._queue.get())
-            while not self._queue.empty():  # one reconcile for a burst of results
-                moved |= self._observe(self._queue.get_nowait())
-            if moved:
-                await self._reconcile()
-                self._update_serving()
+            first = await self._queue.get()
+            try:
+                moved = self._observe(first)
+                while not self._queue.empty():  # one reconcile for a burst of results
+                    moved |= self._observe(self._queue.get_nowait())
+                if moved:
+                    await self._reconcile()
+                    self._update_serving()
+            except Exception:  # a bug here must not stop the only writer of the table
+                log.exception("engine: internal error while applying check results")
 
     async def _resync(self) -> None:
         while True:
             await self._clock.sleep(self._resync_interval)
-            await self._reconcile()
+            try:
+                await self._reconcile()
+            except Exception:
+                log.exception("engine: internal error during resync")
 
     async def _reconcile(self, actual: IpvsTable | None = None) -> None:
         """Dump, diff against the desired table, apply. Errors are logged, never raised."""

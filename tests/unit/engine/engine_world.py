@@ -7,7 +7,7 @@ recorded instead of run.
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from checks.types import CheckSpec, Result, Target
@@ -37,6 +37,8 @@ class World:
         up: dict[str, bool] | None = None,
         resync_interval: float = 10.0,
         maintenancedir: str | None = None,
+        on_event: Callable[[Notice], None] | None = None,
+        on_ready: Callable[[], None] | None = None,
     ) -> None:
         self.clock = FakeClock()
         self.backend = backend or FakeBackend(table)
@@ -64,7 +66,8 @@ class World:
             fallback_commands=FallbackCommands(self.spawn),
             maintenance=maintenance,
             rng=random.Random(5),
-            on_event=self.notices.append,
+            on_event=on_event or self.notices.append,
+            on_ready=on_ready,
         )
 
     @staticmethod

@@ -3,11 +3,15 @@ section 8, with the fixed behaviour (no add-then-delete flap, no fallback flap).
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from ipaddress import ip_address
 from pathlib import Path
 
+import pytest
 from engine_world import World, config
 
+from ldirector.engine import Notice
 from ldirector.ipvs.types import (
     AddDest,
     AddService,
@@ -510,3 +514,35 @@ async def test_reload_with_a_changed_check_keeps_serving_reals_up(tmp_path: Path
     assert w.ops() == [] and w.events() == []
     assert {k for _, _, k in w.calls[-2:]} == {"HttpSpec"}  # port 80: the http check runs now
     await w.engine.shutdown()
+
+
+async def test_run_serves_until_stop_and_survives_a_broken_event_handler(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(notice: Notice) -> None:
+        raise RuntimeError("mail server on fire")
+
+    ready: list[bool] = []
+    w = World(
+        COLD,
+        tmp_path,
+        up={"127.0.0.2:8080": True},
+        on_event=broken,
+        on_ready=lambda: ready.append(True),
+    )
+    with caplog.at_level(logging.INFO):
+        task = asyncio.create_task(w.engine.run())
+        await w.clock.advance(0)
+        assert ready == [True]
+        assert w.table() == ["tcp:127.0.0.100:80", "  127.0.0.2:8080 w5"]
+        w.up["127.0.0.2:8080"] = False
+        await w.clock.advance(5)
+        assert w.table() == ["tcp:127.0.0.100:80", "  127.0.0.1:80 w1"]
+        w.engine.stop()
+        await task
+    assert w.table() == []
+    assert "mail server on fire" in caplog.text
+    # ldirectord's wording reaches the log
+    assert "Added real server: 127.0.0.2:8080 (127.0.0.100:80) (Weight set to 5)" in caplog.text
+    assert "Deleted real server: 127.0.0.2:8080 (127.0.0.100:80)" in caplog.text
+    assert "Added fallback server: 127.0.0.1:80 (127.0.0.100:80) (Weight set to 1)" in caplog.text

@@ -1,0 +1,92 @@
+"""The daemon body for ``ldirector start``: the engine on the kernel's IPVS table.
+
+Sits between the operator surface (``process.serve``, which owns signals, the pid file and
+readiness) and ``Engine``. The process layer has already parsed the config; a reload hands
+over a new, valid one.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from pathlib import Path
+
+from ldirector.clock import MonotonicClock
+from ldirector.config.model import Config
+from ldirector.engine.core import DEFAULT_RESYNC_INTERVAL, Engine
+from ldirector.engine.maintenance import Maintenance
+from ldirector.ipvs import toggles
+from ldirector.ipvs.backend import IpvsBackend
+from ldirector.owned import STATE_DIR, OwnedStore, default_path
+from ldirector.process import DaemonContext, Settings
+
+log = logging.getLogger(__name__)
+
+
+def _netlink() -> IpvsBackend:
+    from ldirector.ipvs.netlink import NetlinkBackend
+
+    return NetlinkBackend()
+
+
+def _config(settings: Settings) -> Config:
+    if not isinstance(settings.config, Config):
+        raise TypeError("the daemon was handed settings without a parsed configuration")
+    return settings.config
+
+
+class EngineService:
+    """``process.Service`` for the engine: run, reload, stop."""
+
+    def __init__(
+        self,
+        ctx: DaemonContext,
+        *,
+        backend: Callable[[], IpvsBackend] = _netlink,
+        state_dir: Path = STATE_DIR,
+        resync_interval: float = DEFAULT_RESYNC_INTERVAL,
+    ) -> None:
+        self.ctx = ctx
+        self._backend_factory = backend
+        self._state_dir = state_dir
+        self._resync_interval = resync_interval
+        self._engine: Engine | None = None
+        self._stop_early = False
+
+    async def run(self) -> None:
+        config = _config(self.ctx.settings)
+        clock = MonotonicClock()
+        backend = self._backend_factory()
+        maintenance = Maintenance(config.maintenancedir, clock) if config.maintenancedir else None
+        self._engine = Engine(
+            config,
+            backend,
+            clock=clock,
+            owned=OwnedStore(default_path(self.ctx.config_path, self._state_dir)),
+            resync_interval=self._resync_interval,
+            sysctls=toggles.apply,
+            maintenance=maintenance,
+            on_ready=self.ctx.ready,
+        )
+        if self._stop_early:
+            self._engine.stop()
+        try:
+            await self._engine.run()
+        finally:
+            await backend.close()
+
+    async def reload(self, settings: Settings) -> None:
+        self.ctx.settings = settings
+        if self._engine is not None:
+            await self._engine.reload(_config(settings))
+
+    def stop(self) -> None:
+        if self._engine is None:
+            self._stop_early = True
+        else:
+            self._engine.stop()
+
+
+def engine_service(ctx: DaemonContext) -> EngineService:
+    """The ``ServiceFactory`` ``commands.main`` should use for ``start``."""
+    return EngineService(ctx)
