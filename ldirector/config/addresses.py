@@ -13,20 +13,20 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 
 from ldirector.config.model import Forward
-from ldirector.config.values import Invalid, IPAddress, Resolver, host, literal, port
+from ldirector.config.values import Invalid, IPAddress, Resolver, digits, host, literal, port
 
 MAX_RANGE = 65536  # a /16 of reals is already far beyond any sane virtual
 
 _PORT = r"[A-Za-z0-9_-]+"
 _V6_PORT = re.compile(rf"\[([^\]]*)\](?::({_PORT}))?")
 _NAME_PORT = re.compile(rf"([A-Za-z0-9._+-]+)(?::({_PORT}))?")
-_BRACKET_RANGE = re.compile(r"\d+\.\d+\.\d+\.\[\d+\s*-\s*\d+\]")
+_BRACKET_RANGE = re.compile(r"[0-9]+\.[0-9]+\.[0-9]+\.\[[0-9]+\s*-\s*[0-9]+\]")
 _REAL_HOST = re.compile(
     rf"(?P<first>\[[^\]]*\]|[A-Za-z0-9._-]+)(?:->(?P<last>\[[^\]]*\]|[A-Za-z0-9._-]+))?"
     rf"(?::(?P<port>{_PORT}))?"
 )
 _REAL_REST = re.compile(
-    r'(?:\s+(?P<weight>\d+))?(?:\s+"(?P<request>[^"]*)"\s*[,\s]\s*"(?P<receive>[^"]*)")?'
+    r'(?:\s+(?P<weight>[0-9]+))?(?:\s+"(?P<request>[^"]*)"\s*[,\s]\s*"(?P<receive>[^"]*)")?'
     r"(?P<thresholds>(?:\s+[lu]:\S*)*)\s*"
 )
 
@@ -64,7 +64,7 @@ def forward_method(word: str) -> Forward:
 
 def parse_virtual(value: str, family: int, resolve: Resolver) -> VirtualAddress:
     """``a.b.c.d:port``, ``name:port``, ``[v6]:port`` (virtual6) or a firewall mark number."""
-    if value.isdigit():
+    if digits(value):
         mark = int(value)
         if not 1 <= mark <= 2**32 - 1:
             raise Invalid(f"invalid firewall mark {value}: marks are 1..4294967295")
@@ -170,7 +170,7 @@ def parse_real(value: str, family: int, resolve: Resolver) -> RealLine:
     seen: set[str] = set()
     for word in r.group("thresholds").split():
         kind, number = word[0], word[2:]
-        if not number.isdigit() or int(number) > 2**32 - 1:
+        if not digits(number) or int(number) > 2**32 - 1:
             raise Invalid(f"invalid threshold {word!r}: expected {kind}:N with N in 0..4294967295")
         if kind in seen:
             raise Invalid(f"threshold {kind}: given twice")

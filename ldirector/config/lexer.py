@@ -29,6 +29,8 @@ class Line:
 
 def strip_comment(text: str) -> str:
     """Drop a trailing comment: a ``#`` outside double quotes, at the start or after a blank."""
+    if "#" not in text:
+        return text
     quoted = False
     for i, ch in enumerate(text):
         if ch == '"':

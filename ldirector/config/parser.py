@@ -27,6 +27,7 @@ from ldirector.config.values import (
     Invalid,
     Lenient,
     Resolver,
+    digits,
     integer,
     quoted,
     seconds,
@@ -72,7 +73,7 @@ FACILITIES = frozenset(
     ]
     + [f"local{n}" for n in range(8)]
 )
-_SMTP = re.compile(r"[0-9A-Za-z._+-]+(?::\d{1,5})?")
+_SMTP = re.compile(r"[0-9A-Za-z._+-]+(?::[0-9]{1,5})?")
 _EMAIL_STATES = {s.value: s for s in DaemonState}
 _R = TypeVar("_R", bound=RawCommon)
 
@@ -283,7 +284,7 @@ class _Parser:
                         "service must be " + ", ".join(sorted(Service)[:-1]) + " or submission"
                     ) from None
             case "checkport":
-                if not value.isdigit() or not 1 <= int(value) <= 65535:
+                if not digits(value) or not 1 <= int(value) <= 65535:
                     raise Invalid("checkport must be in range 1..65535")
                 v.checkport = int(value)
             case "request":
@@ -382,8 +383,8 @@ def _unknown(key: str) -> str:
 
 
 def _checktype(value: str) -> tuple[CheckType, int]:
-    if any(ch.isdigit() for ch in value):
-        number = int(re.search(r"\d+", value).group())  # type: ignore[union-attr]
+    if re.search("[0-9]", value):
+        number = int(re.search(r"[0-9]+", value).group())  # type: ignore[union-attr]
         # checktype=0 means "negotiate every time", which is plain negotiate.
         return (CheckType.COMBINED, number) if number else (CheckType.NEGOTIATE, 0)
     try:
@@ -428,7 +429,7 @@ def _logfile(value: str) -> str:
 
 def _netmask(value: str, family: int) -> IPv4Address | int:
     if family == 6:
-        if not value.isdigit() or not 1 <= int(value) <= 128:
+        if not digits(value) or not 1 <= int(value) <= 128:
             raise Invalid("invalid netmask: a prefix length between 1 and 128 is required")
         return int(value)
     try:
@@ -455,6 +456,6 @@ def _sysctl(value: str) -> tuple[str, int]:
     low, high = SYSCTLS[name]
     if text in ("yes", "no") and (low, high) == (0, 1):
         return name, int(text == "yes")
-    if not re.fullmatch(r"-?\d+", text) or not low <= int(text) <= high:
+    if not re.fullmatch(r"-?[0-9]+", text) or not low <= int(text) <= high:
         raise Invalid(f"invalid value {text!r} for IPVS sysctl {name}: expected {low}..{high}")
     return name, int(text)

@@ -6,6 +6,7 @@ resolution goes through an injectable ``Resolver`` so that tests never depend on
 
 from __future__ import annotations
 
+import functools
 import re
 import socket
 import threading
@@ -17,9 +18,14 @@ IPAddress = IPv4Address | IPv6Address
 #: (name, family 4|6) -> address; raises ``Invalid`` when the name does not resolve.
 Resolver = Callable[[str, int], IPAddress]
 
-_DIGITS = re.compile(r"\d+")
-_NUMBER = re.compile(r"\d+(?:\.\d+)?")
+_DIGITS = re.compile(r"[0-9]+")
+_NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 _HOSTNAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})")
+
+
+def digits(text: str) -> bool:
+    """ASCII digits only (``str.isdigit`` also takes superscripts and other scripts' digits)."""
+    return text.isascii() and text.isdigit()
 
 
 class Invalid(Exception):
@@ -109,6 +115,7 @@ def port(text: str, protocol: str | None, what: str) -> int:
         raise Invalid(f"invalid port ({text}) for {what} (could not resolve port{proto})") from None
 
 
+@functools.lru_cache(maxsize=65536)  # configs repeat the same few reals many times
 def literal(text: str) -> IPAddress | None:
     """An IP literal, or None when ``text`` is not one (then it may be a host name)."""
     try:
@@ -124,7 +131,7 @@ def host(text: str, family: int, resolve: Resolver, what: str) -> IPAddress:
         if address.version != family:
             raise Invalid(f"invalid address ({text}) for {what}: not an IPv{family} address")
         return address
-    if not _HOSTNAME.fullmatch(text) or text.replace(".", "").isdigit():
+    if not _HOSTNAME.fullmatch(text) or digits(text.replace(".", "")):
         raise Invalid(f"invalid address ({text}) for {what}")
     return resolve(text, family)
 
