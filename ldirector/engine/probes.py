@@ -13,14 +13,15 @@ from dataclasses import replace
 from checks.types import CheckSpec, ExternalSpec, PingSpec, Target
 from ldirector.config.model import CheckType, Config, Real, Virtual
 from ldirector.desired import RealKey, real_key
+from ldirector.plan import PING_SLACK, first_probe
 from ldirector.scheduler import Probe
 
 
-def _timeout(spec: CheckSpec, fallback: float) -> float:
-    # A ping makes checkcount attempts of checktimeout each (ldirectord's Net::Ping loop).
+def _connect_timeout(spec: CheckSpec, checktimeout: float) -> float:
+    # The connect rounds of a combined checktype time out like checktype=connect (plan.py).
     if isinstance(spec, PingSpec):
-        return spec.count * spec.attempt_timeout
-    return fallback
+        return spec.count * spec.attempt_timeout + PING_SLACK
+    return checktimeout
 
 
 def _shared_target(target: Target, spec: CheckSpec) -> Target:
@@ -35,29 +36,25 @@ def _shared_target(target: Target, spec: CheckSpec) -> Target:
 def probe_for(virtual: Virtual, real: Real) -> Probe | None:
     """The probe a real of ``virtual`` needs; None for checktype on and off.
 
-    Timeouts follow ldirectord: negotiatetimeout for negotiate checks (and the negotiate
-    rounds of a combined checktype), checktimeout for connect, ping and external.
+    Spec and timeout come from ``plan.first_probe`` (negotiatetimeout for negotiate checks,
+    checktimeout for connect, ping and external); a combined checktype adds its connect check.
     """
-    if real.check is None or virtual.checktype in (CheckType.ON, CheckType.OFF):
+    first = first_probe(virtual, real)
+    if first is None:
         return None
-    negotiating = virtual.checktype in (CheckType.NEGOTIATE, CheckType.COMBINED)
-    limit = virtual.negotiatetimeout if negotiating else virtual.checktimeout
-    target = _shared_target(real.target, real.check)
+    target = _shared_target(real.target, first.spec)
     if virtual.checktype is CheckType.COMBINED:
         return Probe(
             target=target,
-            spec=real.check,
-            timeout=_timeout(real.check, limit),
+            spec=first.spec,
+            timeout=first.timeout,
             interval=virtual.checkinterval,
             combined=virtual.combined_connects,
             connect_spec=real.connect,
-            connect_timeout=_timeout(real.connect, virtual.checktimeout),
+            connect_timeout=_connect_timeout(real.connect, virtual.checktimeout),
         )
     return Probe(
-        target=target,
-        spec=real.check,
-        timeout=_timeout(real.check, limit),
-        interval=virtual.checkinterval,
+        target=target, spec=first.spec, timeout=first.timeout, interval=virtual.checkinterval
     )
 
 

@@ -137,7 +137,9 @@ virtual=127.0.0.102:80
     assert (combined.timeout, combined.connect_timeout) == (20, 4)
     _, ping = config(FWM).virtuals
     probe = probe_for(ping, ping.reals[0])
-    assert probe and isinstance(probe.spec, PingSpec) and probe.timeout == 6  # 3 attempts x 2 s
+    assert (
+        probe and isinstance(probe.spec, PingSpec) and probe.timeout == 6.5
+    )  # 3 attempts x 2 s, and slack
 
 
 def test_identical_checks_share_a_probe_only_when_identical() -> None:
