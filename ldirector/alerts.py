@@ -22,6 +22,7 @@ import subprocess
 import time
 from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
+from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
@@ -37,6 +38,7 @@ DAEMON_STATUSES = frozenset({"starting", "running", "stopping", "reloading"})
 SMTP_PORT = 25
 SEND_TIMEOUT = 30.0
 QUEUE_SIZE = 256
+_POLICY = policy.SMTP.clone(max_line_length=998)
 
 
 class EventKind(enum.StrEnum):
@@ -98,17 +100,19 @@ class Outgoing:
 
 def parse_smtp(value: str) -> tuple[str, int]:
     """``host``, ``host:port``, ``[v6]`` or ``[v6]:port`` → (host, port)."""
-    value = value.strip()
-    if value.startswith("["):
-        host, _, rest = value[1:].partition("]")
-        port = rest.removeprefix(":")
-    elif value.count(":") == 1:
-        host, port = value.split(":")
+    text = value.strip()
+    has_port = False
+    if text.startswith("["):
+        host, _, rest = text[1:].partition("]")
+        has_port, port = rest.startswith(":"), rest[1:]
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+        has_port = True
     else:
-        host, port = value, ""
-    if not host or (port and not port.isdigit()) or (port and not 0 < int(port) < 65536):
+        host, port = text, ""
+    if not host or (has_port and not (port.isdigit() and 0 < int(port) < 65536)):
         raise ValueError(f"invalid smtp server '{value}' (expected host or host:port)")
-    return host, int(port) if port else SMTP_PORT
+    return host, int(port) if has_port else SMTP_PORT
 
 
 def default_sender() -> str:
@@ -150,7 +154,7 @@ class Renderer:
         subject = subject or self.env.get_template("alert_subject.j2").render(values)
         subject = " ".join(subject.split())
         body = self.env.get_template("alert_body.j2").render(values, subject=subject)
-        return subject, body
+        return subject, body.rstrip("\n") + "\n"
 
 
 class Transport(Protocol):
@@ -280,7 +284,8 @@ class Alerter:
     def compose(self, event: Event, status: str, subject: str = "") -> Outgoing:
         subject, body = self.renderer.render(event, status, self.hostname, subject)
         envelope_from = default_sender()
-        message = EmailMessage()
+        # One-line headers (RFC 5322 allows 998): mail filters match the subject as logged.
+        message = EmailMessage(policy=_POLICY)
         message["From"] = event.settings.sender or envelope_from
         message["To"] = ", ".join(event.settings.recipients)
         message["Subject"] = subject

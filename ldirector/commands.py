@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ldirector import __version__, logs, process
+from ldirector.config import Config
 from ldirector.process import (
     ConfigInvalid,
     DaemonContext,
@@ -324,24 +325,17 @@ def self_command() -> list[str]:
 
 def load_settings(path: Path) -> Settings:
     """The production loader: ``ldirector.config.load`` mapped to ``Settings``."""
-    from ldirector import config
+    from ldirector.config import ConfigError, load
 
-    load: Callable[[Path], object] | None = getattr(config, "load", None)
-    if load is None:
-        raise ConfigInvalid((f"{path}: error: this build has no configuration parser",))
     try:
         model = load(path)
-    except config.ConfigError as exc:
+    except ConfigError as exc:
         raise ConfigInvalid(tuple(str(d) for d in exc.diagnostics)) from None
     return settings_from_config(model)
 
 
-def settings_from_config(model: object) -> Settings:
+def settings_from_config(model: Config) -> Settings:
     """The parts of the config model the process edge reads."""
-    from ldirector.config import Config
-
-    if not isinstance(model, Config):
-        raise TypeError(f"expected a Config, got {type(model).__name__}")
     secrets = {v.passwd for v in model.virtuals} | {v.secret for v in model.virtuals}
     return Settings(
         logfile=model.logfile,

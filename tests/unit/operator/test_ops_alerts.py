@@ -1,0 +1,275 @@
+"""Email alerts: a real SMTP server (aiosmtpd) on loopback gets them; a dead one delays nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import socket
+import time
+from collections.abc import AsyncIterator, Iterator
+from email import message_from_bytes, policy
+from email.message import Message
+from pathlib import Path
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from ldirector import alerts, logs
+
+V, R = "127.0.0.1:80", "127.0.0.2:80"
+
+
+class Collector:
+    def __init__(self) -> None:
+        self.envelopes: list[tuple[str, list[str], Message]] = []
+
+    async def handle_DATA(self, server: object, session: object, envelope: object) -> str:
+        self.envelopes.append(
+            (
+                envelope.mail_from,  # type: ignore[attr-defined]
+                list(envelope.rcpt_tos),  # type: ignore[attr-defined]
+                message_from_bytes(envelope.content, policy=policy.default),  # type: ignore[attr-defined]
+            )
+        )
+        return "250 OK"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def smtp() -> Iterator[tuple[Collector, str]]:
+    collector = Collector()
+    port = free_port()
+    controller = Controller(collector, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        yield collector, f"127.0.0.1:{port}"
+    finally:
+        controller.stop()
+
+
+@pytest.fixture
+async def dead_smtp() -> AsyncIterator[str]:
+    """Accepts connections and never says a word (a black-holed mail server)."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def swallow(_reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(swallow, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        for writer in held:
+            writer.close()
+        server.close()
+        await server.wait_closed()
+
+
+def settings(smtp: str | None, **kw: object) -> alerts.AlertSettings:
+    base: dict[str, object] = {"recipients": ("ops@example.org", "oncall@example.org")}
+    base.update(kw)
+    return alerts.AlertSettings(smtp=smtp, **base)  # type: ignore[arg-type]
+
+
+def event(kind: alerts.EventKind, s: alerts.AlertSettings, server: str = R) -> alerts.Event:
+    messages = {
+        alerts.EventKind.ADDED: logs.added_real_message(server, V, 1),
+        alerts.EventKind.RESTORED: logs.restored_real_message(server, V, 1),
+        alerts.EventKind.DELETED: logs.deleted_real_message(server, V),
+        alerts.EventKind.QUIESCENT: logs.quiescent_real_message(server, V),
+        alerts.EventKind.FALLBACK_ADDED: logs.added_fallback_message(server, V),
+        alerts.EventKind.FALLBACK_DELETED: logs.deleted_fallback_message(server, V),
+    }
+    return alerts.Event(kind, messages[kind], V, server, s)
+
+
+@contextlib.asynccontextmanager
+async def running(alerter: alerts.Alerter) -> AsyncIterator[alerts.Alerter]:
+    task = asyncio.create_task(alerter.run())
+    try:
+        yield alerter
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def drained(alerter: alerts.Alerter, bound: float = 10) -> None:
+    async with asyncio.timeout(bound):
+        await alerter.join()
+
+
+async def test_one_message_per_event_with_ldirectord_body(smtp: tuple[Collector, str]) -> None:
+    collector, address = smtp
+    s = settings(address, servicename="web", comment="front page", sender="lvs@example.org")
+    alerter = alerts.Alerter(hostname="director1")
+    alerter.status = "running"
+    async with running(alerter):
+        alerter.notify(event(alerts.EventKind.DELETED, s))
+        alerter.notify(event(alerts.EventKind.RESTORED, s))
+        await drained(alerter)
+    assert len(collector.envelopes) == 2
+    mail_from, rcpts, message = collector.envelopes[0]
+    assert mail_from == alerts.default_sender()
+    assert rcpts == ["ops@example.org", "oncall@example.org"]
+    assert message["From"] == "lvs@example.org"
+    assert message["To"] == "ops@example.org, oncall@example.org"
+    subject = "[web] Deleted real server: 127.0.0.2:80 (127.0.0.1:80)"
+    assert message["Subject"] == subject
+    assert str(message.get_payload()).replace("\r\n", "\n") == (
+        f"ldirectord host: director1\nLog-Message: {subject}\nDaemon-Status: running\n"
+        "Service name: web\nComment: front page\n"
+    )
+    assert collector.envelopes[1][2]["Subject"] == (
+        "[web] Restored real server: 127.0.0.2:80 (127.0.0.1:80) (Weight set to 1)"
+    )
+
+
+async def test_emailalertstatus_filters_by_daemon_status(smtp: tuple[Collector, str]) -> None:
+    collector, address = smtp
+    s = settings(address, statuses=frozenset({"running"}))
+    alerter = alerts.Alerter(hostname="h")
+    async with running(alerter):
+        alerter.status = "starting"
+        alerter.notify(event(alerts.EventKind.ADDED, s))
+        alerter.status = "running"
+        alerter.notify(event(alerts.EventKind.DELETED, s))
+        alerter.notify(event(alerts.EventKind.DELETED, settings(address, statuses=frozenset())))
+        alerter.notify(event(alerts.EventKind.DELETED, settings(address, recipients=())))
+        await drained(alerter)
+    assert [m["Subject"] for _, _, m in collector.envelopes] == [
+        "Deleted real server: 127.0.0.2:80 (127.0.0.1:80)"
+    ]
+
+
+async def test_settling_sends_only_net_changes_of_a_start_or_reload(
+    smtp: tuple[Collector, str],
+) -> None:
+    collector, address = smtp
+    s = settings(address)
+    alerter = alerts.Alerter(hostname="h")
+    async with running(alerter):
+        with alerter.settling():
+            # ldirectord's start-up flap: fallback in and out, a real added then deleted ...
+            alerter.notify(event(alerts.EventKind.FALLBACK_ADDED, s, "127.0.0.9:80"))
+            alerter.notify(event(alerts.EventKind.ADDED, s))
+            alerter.notify(event(alerts.EventKind.FALLBACK_DELETED, s, "127.0.0.9:80"))
+            alerter.notify(event(alerts.EventKind.DELETED, s))
+            # ... and one real that really came up.
+            alerter.notify(event(alerts.EventKind.ADDED, s, "127.0.0.3:80"))
+            assert alerter._queue.empty()
+        await drained(alerter)
+    assert [m["Subject"] for _, _, m in collector.envelopes] == [
+        "Added real server: 127.0.0.3:80 (127.0.0.1:80) (Weight set to 1)"
+    ]
+
+
+async def test_reminders_every_emailalertfreq_until_restored(smtp: tuple[Collector, str]) -> None:
+    collector, address = smtp
+    now = [1000.0]
+    s = settings(address, freq=60)
+    alerter = alerts.Alerter(hostname="h", clock=lambda: now[0])
+    async with running(alerter):
+        alerter.notify(event(alerts.EventKind.QUIESCENT, s))
+        alerter.notify(event(alerts.EventKind.FALLBACK_DELETED, s, "127.0.0.9:80"))
+        now[0] += 59
+        alerter.tick()
+        now[0] += 1
+        alerter.tick()
+        alerter.tick()
+        now[0] += 60
+        alerter.tick()
+        alerter.notify(event(alerts.EventKind.RESTORED, s))
+        now[0] += 600
+        alerter.tick()
+        await drained(alerter)
+    assert [m["Subject"] for _, _, m in collector.envelopes] == [
+        "Quiescent real server: 127.0.0.2:80 (127.0.0.1:80) (Weight set to 0)",
+        "Deleted fallback server: 127.0.0.9:80 (127.0.0.1:80)",
+        "Inaccessible real server: 127.0.0.2:80 (127.0.0.1:80)",
+        "Inaccessible real server: 127.0.0.2:80 (127.0.0.1:80)",
+        "Restored real server: 127.0.0.2:80 (127.0.0.1:80) (Weight set to 1)",
+    ]
+
+
+async def test_operator_templates_override_the_shipped_ones(
+    smtp: tuple[Collector, str], tmp_path: Path
+) -> None:
+    collector, address = smtp
+    (tmp_path / "alert_subject.j2").write_text("LVS {{ status }}: {{ message }}")
+    alerter = alerts.Alerter(renderer=alerts.Renderer(tmp_path), hostname="h")
+    alerter.status = "running"
+    async with running(alerter):
+        alerter.notify(event(alerts.EventKind.DELETED, settings(address)))
+        await drained(alerter)
+    message = collector.envelopes[0][2]
+    assert message["Subject"] == "LVS running: Deleted real server: 127.0.0.2:80 (127.0.0.1:80)"
+    assert "Daemon-Status: running" in str(message.get_payload())  # body still shipped
+
+
+async def test_a_dead_mail_server_delays_nothing(
+    dead_smtp: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    alerter = alerts.Alerter(
+        transport=alerts.MailTransport(timeout=0.3), hostname="h", send_timeout=0.5
+    )
+    ticks: list[float] = []
+
+    async def heartbeat() -> None:
+        for _ in range(20):
+            ticks.append(time.monotonic())
+            await asyncio.sleep(0.02)
+
+    async with running(alerter):
+        started = time.monotonic()
+        for _ in range(3):
+            alerter.notify(event(alerts.EventKind.DELETED, settings(dead_smtp)))
+        assert time.monotonic() - started < 0.05
+        await heartbeat()
+        await drained(alerter, bound=10)
+    gaps = [b - a for a, b in itertools.pairwise(ticks)]
+    assert max(gaps) < 0.25  # the loop kept running while the mail server hung
+    failures = [r for r in caplog.records if r.getMessage().startswith("emailalert failed")]
+    assert len(failures) == 3
+
+
+async def test_a_full_queue_drops_instead_of_blocking(caplog: pytest.LogCaptureFixture) -> None:
+    alerter = alerts.Alerter(hostname="h", queue_size=2)
+    for _ in range(5):
+        alerter.notify(event(alerts.EventKind.DELETED, settings("127.0.0.1:1")))
+    assert alerter.dropped == 3
+    assert "email alert queue full" in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("mail", ("mail", 25)),
+        ("mail.example.org:2525", ("mail.example.org", 2525)),
+        ("[::1]:587", ("::1", 587)),
+        ("[::1]", ("::1", 25)),
+        ("::1", ("::1", 25)),
+    ],
+)
+def test_parse_smtp(value: str, expected: tuple[str, int]) -> None:
+    assert alerts.parse_smtp(value) == expected
+
+
+@pytest.mark.parametrize("value", ["", "mail:", "mail:x", "mail:70000", ":25"])
+def test_parse_smtp_rejects(value: str) -> None:
+    with pytest.raises(ValueError, match="invalid smtp server"):
+        alerts.parse_smtp(value)
+
+
+def test_default_sender_uses_the_uid_not_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("USER", raising=False)
+    monkeypatch.delenv("LOGNAME", raising=False)
+    user, _, host = alerts.default_sender().partition("@")
+    assert user and host == socket.gethostname()
