@@ -107,7 +107,9 @@ class Scheduler:
         """Run exactly ``probes``: new ones start, missing ones stop, the rest keep their cadence.
 
         A new probe's first run is at a random offset within its interval (so thousands of
-        checks do not fire in lock-step, U7), unless it is in ``immediate``.
+        checks do not fire in lock-step, U7). A probe in ``immediate`` runs at once instead,
+        and its second run lands at a random point between half and one and a half intervals
+        later, so a cold start of thousands of reals does not stay in lock-step either.
         """
         wanted = set(probes)
         now_first = set(immediate)
@@ -115,9 +117,10 @@ class Scheduler:
             if probe not in wanted:
                 self._tasks.pop(probe).cancel()
         for probe in wanted - self._tasks.keys():
-            offset = 0.0 if probe in now_first else self._rng.uniform(0, probe.interval)
+            first = probe in now_first
+            offset = 0.0 if first else self._rng.uniform(0, probe.interval)
             self._tasks[probe] = asyncio.create_task(
-                self._loop(probe, offset), name=f"probe {probe.target}"
+                self._loop(probe, offset, spread=first), name=f"probe {probe.target}"
             )
 
     async def stop(self) -> None:
@@ -128,7 +131,7 @@ class Scheduler:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    async def _loop(self, probe: Probe, offset: float) -> None:
+    async def _loop(self, probe: Probe, offset: float, *, spread: bool = False) -> None:
         rotation = Rotation(probe.combined or 0)
         due = self._clock.now() + offset
         while True:
@@ -142,4 +145,8 @@ class Scheduler:
             self._queue.put_nowait(Observation(probe, kind, result, due, started))
             # The cadence is counted from the scheduled start, so a slow check does not
             # drift the schedule; a check that overran its slot starts again at once.
-            due = max(due + probe.interval, self._clock.now())
+            step = probe.interval
+            if spread:
+                step *= self._rng.uniform(0.5, 1.5)
+                spread = False
+            due = max(due + step, self._clock.now())

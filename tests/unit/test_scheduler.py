@@ -86,14 +86,21 @@ async def test_immediate_probes_run_at_once_and_set_probes_keeps_existing() -> N
     sched.set_probes([a], immediate=[a])
     await clock.advance(0)
     assert [c[0] for c in runner.calls] == [0.0]
-    await clock.advance(5)
+    await clock.advance(4)
     sched.set_probes([a, b], immediate=[a, b])  # a keeps its cadence: not re-run now
     await clock.advance(0)
-    assert [(c[0], c[1].port) for c in runner.calls] == [(0.0, 1), (5.0, 2)]
+    assert [(c[0], c[1].port) for c in runner.calls] == [(0.0, 1), (4.0, 2)]
+    # The run after an immediate one is 0.5 to 1.5 intervals later, then every interval.
+    await clock.advance(26)
+    a_times = [c[0] for c in runner.calls if c[1].port == 1]
+    b_times = [c[0] for c in runner.calls if c[1].port == 2]
+    assert 5 <= a_times[1] < 15 and 9 <= b_times[1] < 19
+    assert a_times[2] - a_times[1] == pytest.approx(10)
     sched.set_probes([b])
+    calls = len(runner.calls)
     await clock.advance(20)
     assert sched.probes == {b}
-    assert [c[1].port for c in runner.calls if c[0] > 5] == [2, 2]
+    assert [c[1].port for c in runner.calls[calls:]] == [2, 2]
     await sched.stop()
 
 

@@ -110,6 +110,7 @@ async def test_quiescent_failurecount_fallback_and_fallbackcommand(tmp_path: Pat
     ]
     w.ops(), w.events()
     w.commands.clear()
+    await w.clock.advance(15)  # past the spread second check: rounds are one interval apart
 
     w.up["127.0.0.2:8080"] = False
     await w.clock.advance(10)
@@ -287,6 +288,7 @@ async def test_reload_keeps_soft_failure_count(tmp_path: Path) -> None:
     w = World(text, tmp_path, up={"127.0.0.2:8080": True, "127.0.0.3:8080": True})
     await w.engine.start()
     await w.clock.advance(0)
+    await w.clock.advance(15)  # past the spread second check: rounds are one interval apart
     w.up["127.0.0.2:8080"] = False
     await w.clock.advance(10)
     assert w.events()[-1] == "soft-failure 127.0.0.2:8080"
@@ -306,6 +308,7 @@ async def test_failed_reload_keeps_the_old_config_working(tmp_path: Path) -> Non
     w = World(PREEXISTING, tmp_path, up={f"127.0.0.{n}:8080": True for n in (11, 12, 13)})
     await w.engine.start()
     await w.clock.advance(0)
+    await w.clock.advance(15)  # past the spread second check: rounds are one interval apart
     w.ops()
     before = w.engine.config
     diagnostics = await w.engine.reload_from(lambda: config(PREEXISTING + "bogus=1\n"))
@@ -331,7 +334,7 @@ async def test_combined_checktype_sequence(tmp_path: Path) -> None:
     """Reference 8.6: negotiate, connect, connect, negotiate, ..."""
     w = World(COMBINED, tmp_path, up={"127.0.0.2:8080": True})
     await w.engine.start()
-    await w.clock.advance(30)
+    await w.clock.advance(40)
     kinds = [k for _, _, k in w.calls]
     assert kinds[:7] == [
         "HttpSpec",
@@ -435,6 +438,7 @@ async def test_gate_real_with_another_port_is_quiesced_and_restored(tmp_path: Pa
     await w.engine.start()
     await w.clock.advance(0)
     assert w.table() == ["tcp:127.0.0.100:80", "  127.0.0.2:80 w4"]
+    await w.clock.advance(15)  # past the spread second check: rounds are one interval apart
     w.up["127.0.0.2:8080"] = False
     await w.clock.advance(10)
     w.up["127.0.0.2:8080"] = True
@@ -482,6 +486,7 @@ async def test_maintenance_forces_down_at_once(tmp_path: Path) -> None:
     )
     await w.engine.start()
     await w.clock.advance(0)
+    await w.clock.advance(15)  # past the spread second check: rounds are one interval apart
     w.events()
     (maint / "127.0.0.2").touch()
     await w.clock.advance(10)
@@ -535,6 +540,7 @@ async def test_run_serves_until_stop_and_survives_a_broken_event_handler(
         await w.clock.advance(0)
         assert ready == [True]
         assert w.table() == ["tcp:127.0.0.100:80", "  127.0.0.2:8080 w5"]
+        await w.clock.advance(7.5)  # past the spread second check
         w.up["127.0.0.2:8080"] = False
         await w.clock.advance(5)
         assert w.table() == ["tcp:127.0.0.100:80", "  127.0.0.1:80 w1"]
