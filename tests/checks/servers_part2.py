@@ -22,7 +22,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass, field
 from ipaddress import ip_address
 from pathlib import Path
@@ -114,13 +114,13 @@ class Daemon:
                 texts.append(path.read_text(errors="replace")[-2000:])
         return "\n".join(texts)
 
-    def wait_tcp(self, port: int, deadline: float = 30.0) -> None:
-        """Wait until ``port`` on 127.0.0.1 accepts a connection, or fail with the daemon's log."""
+    def wait_tcp(self, port: int, deadline: float = 30.0, host: str = "127.0.0.1") -> None:
+        """Wait until ``host:port`` accepts a connection, or fail with the daemon's log."""
         end = time.monotonic() + deadline
         while time.monotonic() < end:
             if self.process is not None and self.process.poll() is not None:
                 break
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.5):
+            with contextlib.suppress(OSError), socket.create_connection((host, port), 0.5):
                 return
             time.sleep(0.05)
         self.stop()
@@ -190,8 +190,11 @@ def hung_udp(host: str = "127.0.0.1") -> Iterator[int]:
 FTP_FILE = "Hello from vsftpd: ldirector check page\n"
 
 
-def start_vsftpd() -> Daemon:
-    """vsftpd with anonymous login, a file to fetch, and local (PAM) logins that will fail."""
+def start_vsftpd(host: str = "127.0.0.1") -> Daemon:
+    """vsftpd on ``host`` with anonymous login, a file to fetch, and PAM logins that fail.
+
+    vsftpd listens on one address family per instance, hence one instance per host.
+    """
     binary = need("/usr/sbin/vsftpd")
     need_root("vsftpd")
     d = Daemon("vsftpd", private_dir("vsftpd"))
@@ -201,14 +204,15 @@ def start_vsftpd() -> Daemon:
     empty.mkdir(mode=0o755)
     (anon / "index.html").write_text(FTP_FILE)
     (anon / "index.html").chmod(0o644)
-    port = free_port()
-    low = free_port()
+    port = free_port(host=host)
+    low = free_port(host=host)
     d.ports = {"ftp": port}
+    v6 = ":" in host
     conf = d.directory / "vsftpd.conf"
     conf.write_text(
-        f"""listen=YES
-listen_ipv6=NO
-listen_address=127.0.0.1
+        f"""listen={"NO" if v6 else "YES"}
+listen_ipv6={"YES" if v6 else "NO"}
+listen_address{"6" if v6 else ""}={host}
 listen_port={port}
 background=NO
 anonymous_enable=YES
@@ -233,7 +237,7 @@ ftpd_banner=ldirector test FTP
     )
     conf.chmod(0o600)
     d.start([binary, str(conf)])
-    d.wait_tcp(port)
+    d.wait_tcp(port, host=host)
     return d
 
 
@@ -481,7 +485,7 @@ def start_mariadb() -> Daemon:
             f"--datadir={data}",
             f"--socket={sock}",
             f"--port={d.ports['mysql']}",
-            "--bind-address=127.0.0.1",
+            "--bind-address=127.0.0.1,::1",
             "--user=root",
             f"--pid-file={d.directory}/mysqld.pid",
             f"--log-error={d.directory}/mysqld.log",
@@ -498,6 +502,8 @@ INSERT INTO {SQL_DB}.alive VALUES (1);
 CREATE TABLE {SQL_DB}.empty (id INT PRIMARY KEY);
 CREATE USER '{SQL_USER}'@'127.0.0.1' IDENTIFIED BY '{SQL_PASSWORD}';
 GRANT SELECT ON {SQL_DB}.* TO '{SQL_USER}'@'127.0.0.1';
+CREATE USER '{SQL_USER}'@'::1' IDENTIFIED BY '{SQL_PASSWORD}';
+GRANT SELECT ON {SQL_DB}.* TO '{SQL_USER}'@'::1';
 """  # noqa: S608 - fixed test values
     d.run([client, "--no-defaults", f"--socket={sock}", "-uroot"], stdin=sql.encode())
     return d
@@ -541,7 +547,7 @@ def start_postgres() -> Daemon:
             "-p",
             str(d.ports["pgsql"]),
             "-c",
-            "listen_addresses=127.0.0.1",
+            "listen_addresses=127.0.0.1,::1",
             "-c",
             "fsync=off",
             "-c",
@@ -627,6 +633,10 @@ client loopback {{
   ipaddr = 127.0.0.1
   secret = {RADIUS_SECRET}
 }}
+client loopback6 {{
+  ipv6addr = ::1
+  secret = {RADIUS_SECRET}
+}}
 modules {{
   pap {{
   }}
@@ -638,6 +648,11 @@ server default {{
   listen {{
     type = auth
     ipaddr = 127.0.0.1
+    port = {port}
+  }}
+  listen {{
+    type = auth
+    ipv6addr = ::1
     port = {port}
   }}
   authorize {{
@@ -697,6 +712,26 @@ async def assert_times_out_cleanly(where: Target, spec: CheckSpec, seconds: floa
     assert open_fds() <= before_fds, "the check leaked a file descriptor"
     assert asyncio.all_tasks() == {asyncio.current_task()}, "the check leaked a task"
     assert threading.active_count() <= before_threads, "the check leaked a thread"
+
+
+@contextlib.asynccontextmanager
+async def leak_free() -> AsyncIterator[None]:
+    """Checks run inside must leave no file descriptor, task or thread behind."""
+    before_fds, before_threads = open_fds(), threading.active_count()
+    yield
+    await settle(before_fds)
+    assert open_fds() <= before_fds, "a check leaked a file descriptor"
+    assert asyncio.all_tasks() == {asyncio.current_task()}, "a check leaked a task"
+    assert threading.active_count() <= before_threads, "a check leaked a thread"
+
+
+async def cancel_at_many_points(where: Target, spec: CheckSpec) -> None:
+    """Cancel the check at growing delays, so cancellation lands at different steps of the
+    exchange with a real server (connect, TLS handshake, login, query); nothing may leak."""
+    async with leak_free():
+        for delay in (0.0005, 0.001, 0.002, 0.004, 0.008, 0.016, 0.032, 0.064):
+            with contextlib.suppress(TimeoutError):
+                await probe(where, spec, delay)
 
 
 async def settle(before_fds: set[str], limit: float = 2.0) -> None:

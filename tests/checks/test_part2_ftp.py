@@ -12,7 +12,9 @@ from servers_part2 import (
     FTP_FILE,
     Daemon,
     assert_times_out_cleanly,
+    cancel_at_many_points,
     hung_tcp,
+    leak_free,
     probe,
     refused_tcp,
     running,
@@ -38,11 +40,23 @@ def vsftpd() -> Iterator[Daemon]:
         yield daemon
 
 
+@pytest.fixture(scope="session")
+def vsftpd6() -> Iterator[Daemon]:
+    with running(start_vsftpd("::1")) as daemon:
+        yield daemon
+
+
 async def test_anonymous_retr_matches_receive(vsftpd: Daemon) -> None:
     result = await probe(target(vsftpd.ports["ftp"]), PAGE)
     assert result.ok, result.reason
     assert result.reason == f"FTP RETR /index.html: {len(FTP_FILE)} bytes, receive matched"
     assert result.elapsed > 0
+
+
+async def test_ipv6_uses_epsv(vsftpd6: Daemon) -> None:
+    result = await probe(target(vsftpd6.ports["ftp"], "::1"), PAGE)
+    assert result.ok, result.reason
+    assert result.reason == f"FTP RETR /index.html: {len(FTP_FILE)} bytes, receive matched"
 
 
 async def test_login_alone_when_no_file_is_named(vsftpd: Daemon) -> None:
@@ -79,8 +93,9 @@ async def test_missing_file_is_down(vsftpd: Daemon) -> None:
 
 
 async def test_repeated_checks_do_not_leak(vsftpd: Daemon) -> None:
-    for _ in range(5):
-        assert (await probe(target(vsftpd.ports["ftp"]), PAGE)).ok
+    async with leak_free():
+        for _ in range(5):
+            assert (await probe(target(vsftpd.ports["ftp"]), PAGE)).ok
 
 
 async def test_refused() -> None:
@@ -98,3 +113,7 @@ async def test_hung_server_times_out_without_leaks() -> None:
 async def test_hung_over_ipv6() -> None:
     with hung_tcp("::1") as port:
         await assert_times_out_cleanly(target(port, "::1"), PAGE)
+
+
+async def test_cancelled_mid_exchange_leaks_nothing(vsftpd: Daemon) -> None:
+    await cancel_at_many_points(target(vsftpd.ports["ftp"]), PAGE)

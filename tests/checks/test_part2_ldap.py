@@ -14,6 +14,7 @@ from servers_part2 import (
     LDAP_SUFFIX,
     Daemon,
     assert_times_out_cleanly,
+    cancel_at_many_points,
     hung_tcp,
     probe,
     refused_tcp,
@@ -119,3 +120,9 @@ def test_integers_are_minimal_twos_complement() -> None:
     assert ldap.integer(0x02, 127) == b"\x02\x01\x7f"
     assert ldap.integer(0x02, 128) == b"\x02\x02\x00\x80"
     assert ldap.integer(0x02, 3) == b"\x02\x01\x03"
+
+
+@SCHEMES
+async def test_cancelled_mid_exchange_leaks_nothing(slapd: Daemon, tls: bool) -> None:
+    spec = LdapSpec(tls=tls, base=LDAP_SUFFIX, login=LDAP_ROOT_DN, passwd=LDAP_ROOT_PASSWORD)
+    await cancel_at_many_points(target(port_of(slapd, tls)), spec)

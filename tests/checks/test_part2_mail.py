@@ -12,7 +12,9 @@ from servers_part2 import (
     MAIL_USER,
     Daemon,
     assert_times_out_cleanly,
+    cancel_at_many_points,
     hung_tcp,
+    leak_free,
     probe,
     refused_tcp,
     running,
@@ -136,6 +138,13 @@ async def test_imap_hung_times_out_without_leaks(tls: bool) -> None:
 
 
 async def test_mail_checks_repeat_without_leaks(dovecot: Daemon) -> None:
-    for _ in range(5):
-        assert (await probe(target(dovecot.ports["pop3s"]), pop(True))).ok
-        assert (await probe(target(dovecot.ports["imaps"]), imap(True))).ok
+    async with leak_free():
+        for _ in range(5):
+            assert (await probe(target(dovecot.ports["pop3s"]), pop(True))).ok
+            assert (await probe(target(dovecot.ports["imaps"]), imap(True))).ok
+
+
+@pytest.mark.parametrize("tls", [False, True], ids=["plain", "tls"])
+async def test_cancelled_mid_exchange_leaks_nothing(dovecot: Daemon, tls: bool) -> None:
+    await cancel_at_many_points(target(dovecot.ports["pop3s" if tls else "pop3"]), pop(tls))
+    await cancel_at_many_points(target(dovecot.ports["imaps" if tls else "imap"]), imap(tls))

@@ -8,6 +8,7 @@ import pytest
 from servers_part2 import (
     Daemon,
     assert_times_out_cleanly,
+    cancel_at_many_points,
     hung_tcp,
     probe,
     refused_tcp,
@@ -57,3 +58,7 @@ async def test_hung_server_times_out_without_leaks(host: str) -> None:
     # ldirectord bug B23: its connect had no timeout at all.
     with hung_tcp(host) as port:
         await assert_times_out_cleanly(target(port, host), NntpSpec())
+
+
+async def test_cancelled_mid_exchange_leaks_nothing(nntpd: Daemon) -> None:
+    await cancel_at_many_points(target(nntpd.ports["nntp"]), NntpSpec())

@@ -8,6 +8,7 @@ import pytest
 from servers_part2 import (
     Daemon,
     assert_times_out_cleanly,
+    cancel_at_many_points,
     hung_tcp,
     probe,
     refused_tcp,
@@ -60,3 +61,7 @@ async def test_refused() -> None:
 async def test_hung_server_times_out_without_leaks() -> None:
     with hung_tcp() as port:
         await assert_times_out_cleanly(target(port), SmtpSpec())
+
+
+async def test_cancelled_mid_exchange_leaks_nothing(smtpd: Daemon) -> None:
+    await cancel_at_many_points(target(smtpd.ports["smtp"]), SmtpSpec())

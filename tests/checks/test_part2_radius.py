@@ -1,0 +1,83 @@
+"""service=radius against a private freeradius with one client and one user."""
+
+from __future__ import annotations
+
+# ruff: noqa: S106 - the passwords here are the test daemons' own
+import socket
+from collections.abc import Iterator
+
+import pytest
+from servers_part2 import (
+    RADIUS_PASSWORD,
+    RADIUS_SECRET,
+    RADIUS_USER,
+    Daemon,
+    assert_times_out_cleanly,
+    cancel_at_many_points,
+    free_port,
+    hung_udp,
+    leak_free,
+    probe,
+    running,
+    start_freeradius,
+    target,
+)
+
+from checks.types import RadiusSpec
+
+pytestmark = pytest.mark.daemon
+GOOD = RadiusSpec(login=RADIUS_USER, passwd=RADIUS_PASSWORD, secret=RADIUS_SECRET)
+
+
+@pytest.fixture(scope="session")
+def radiusd() -> Iterator[Daemon]:
+    with running(start_freeradius()) as daemon:
+        yield daemon
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+async def test_access_accept_is_up(radiusd: Daemon, host: str) -> None:
+    result = await probe(target(radiusd.ports["radius"], host), GOOD)
+    assert result.ok, result.reason
+    assert result.reason == "RADIUS Access-Accept"
+
+
+async def test_access_reject_is_down(radiusd: Daemon) -> None:
+    spec = RadiusSpec(login=RADIUS_USER, passwd="wrong", secret=RADIUS_SECRET)
+    result = await probe(target(radiusd.ports["radius"]), spec)
+    assert (result.ok, result.reason) == (False, "RADIUS Access-Reject")
+
+
+async def test_unknown_user_is_down(radiusd: Daemon) -> None:
+    spec = RadiusSpec(login="mallory", passwd="x", secret=RADIUS_SECRET)
+    result = await probe(target(radiusd.ports["radius"]), spec)
+    assert (result.ok, result.reason) == (False, "RADIUS Access-Reject")
+
+
+async def test_wrong_secret_never_counts_as_up(radiusd: Daemon) -> None:
+    # freeradius drops a request whose Message-Authenticator does not verify: no answer at all.
+    spec = RadiusSpec(login=RADIUS_USER, passwd=RADIUS_PASSWORD, secret="not-the-secret")
+    await assert_times_out_cleanly(target(radiusd.ports["radius"]), spec, seconds=1.5)
+
+
+async def test_repeats_without_leaks(radiusd: Daemon) -> None:
+    async with leak_free():
+        for _ in range(5):
+            assert (await probe(target(radiusd.ports["radius"]), GOOD)).ok
+
+
+async def test_closed_port_is_refused() -> None:
+    # Nothing listens: the ICMP port unreachable that comes back is reported at once.
+    port = free_port(socket.SOCK_DGRAM)
+    result = await probe(target(port), GOOD, seconds=3)
+    assert (result.ok, result.reason) == (False, "connection refused")
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
+async def test_silent_server_times_out_without_leaks(host: str) -> None:
+    with hung_udp(host) as port:
+        await assert_times_out_cleanly(target(port, host), GOOD, seconds=1.5)
+
+
+async def test_cancelled_mid_exchange_leaks_nothing(radiusd: Daemon) -> None:
+    await cancel_at_many_points(target(radiusd.ports["radius"]), GOOD)
