@@ -12,17 +12,22 @@ import os
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address
 from typing import TypeVar
 
 from checks.types import HttpMethod
 from ldirector.config import addresses
+from ldirector.config.converters import (
+    checktype_value,
+    email_states,
+    logfile_value,
+    netmask_value,
+    sysctl_value,
+)
 from ldirector.config.directives import DIRECTIVES, Scope
 from ldirector.config.errors import Diagnostic, Severity, Span
 from ldirector.config.lexer import Line
-from ldirector.config.model import CheckType, DaemonState, Protocol, Service
+from ldirector.config.model import Protocol, Service
 from ldirector.config.raw import RawCommon, RawGlobal, RawReal, RawVirtual
-from ldirector.config.sysctls import SYSCTLS, UNSUPPORTED
 from ldirector.config.values import (
     Invalid,
     Lenient,
@@ -56,25 +61,7 @@ SCHEDULERS = frozenset(
 SCHEDFLAGS = frozenset(
     ["sh-fallback", "sh-port", "mh-fallback", "mh-port", "flag-1", "flag-2", "flag-3"]
 )
-FACILITIES = frozenset(
-    [
-        "auth",
-        "authpriv",
-        "cron",
-        "daemon",
-        "ftp",
-        "kern",
-        "lpr",
-        "mail",
-        "news",
-        "syslog",
-        "user",
-        "uucp",
-    ]
-    + [f"local{n}" for n in range(8)]
-)
 _SMTP = re.compile(r"[0-9A-Za-z._+-]+(?::[0-9]{1,5})?")
-_EMAIL_STATES = {s.value: s for s in DaemonState}
 _R = TypeVar("_R", bound=RawCommon)
 
 
@@ -199,7 +186,7 @@ class _Parser:
             case "emailalertfreq":
                 raw.emailalertfreq = integer(value, "invalid email alert frequency", minimum=0)
             case "emailalertstatus":
-                raw.emailalertstatus = _email_states(value)
+                raw.emailalertstatus = email_states(value)
             case "smtp":
                 if not _SMTP.fullmatch(unquote(value)):
                     raise Invalid(f"invalid SMTP server address: {value!r}")
@@ -230,7 +217,7 @@ class _Parser:
             case "callback":
                 g.callback = quoted(value, "invalid callback: a program path is required")
             case "logfile":
-                g.logfile = _logfile(quoted(value, "invalid logfile"))
+                g.logfile = logfile_value(quoted(value, "invalid logfile"))
             case "execute":
                 if not value:
                     raise Invalid("execute needs a config file name")
@@ -249,7 +236,7 @@ class _Parser:
             case "expire_quiescent_template" | "expire_nodest_conn":
                 g.sysctls[key] = int(yes_no(key, value))
             case "ipvs_sysctl":
-                name, number = _sysctl(value)
+                name, number = sysctl_value(value)
                 g.sysctls[name] = number
             case "timeout":
                 raise Invalid(
@@ -274,7 +261,7 @@ class _Parser:
                     RawReal(addresses.parse_real(value, family, self.resolve), line.span)
                 )
             case "checktype":
-                v.checktype, v.combined_connects = _checktype(value)
+                v.checktype, v.combined_connects = checktype_value(value)
             case "service":
                 word = value.split()[0].lower() if value.split() else ""
                 try:
@@ -336,7 +323,7 @@ class _Parser:
                 seconds_ = integer(value, "invalid persistent timeout", minimum=0)
                 v.persistent = seconds_ or None
             case "netmask":
-                v.netmask = _netmask(value, v.family)
+                v.netmask = netmask_value(value, v.family)
             case "protocol":
                 try:
                     v.protocol = Protocol(value)
@@ -380,82 +367,3 @@ def _unknown(key: str) -> str:
     if hint:
         return f"unknown directive {key!r} (did you mean {hint[0]!r}?)"
     return f"unknown directive {key!r}"
-
-
-def _checktype(value: str) -> tuple[CheckType, int]:
-    if re.search("[0-9]", value):
-        number = int(re.search(r"[0-9]+", value).group())  # type: ignore[union-attr]
-        # checktype=0 means "negotiate every time", which is plain negotiate.
-        return (CheckType.COMBINED, number) if number else (CheckType.NEGOTIATE, 0)
-    try:
-        checktype = CheckType(value)
-    except ValueError:
-        checktype = CheckType.COMBINED  # not a word ldirectord takes: reported just below
-    if checktype is CheckType.COMBINED:
-        raise Invalid(
-            'checktype must be "connect", "negotiate", "on", "off", "ping", "external", '
-            '"external-perl" or a positive number'
-        )
-    return checktype, 0
-
-
-def _email_states(value: str) -> tuple[DaemonState, ...]:
-    words = [w.strip() for w in unquote(value).split(",")]
-    states: list[DaemonState] = []
-    for word in words:
-        if word == "all":
-            states.extend(DaemonState)
-        elif word == "none":
-            if len(words) > 1:
-                raise Invalid(f'invalid email alert status: "{value}" specified with "none"')
-        elif word in _EMAIL_STATES:
-            states.append(_EMAIL_STATES[word])
-        else:
-            raise Invalid(f'invalid email alert status at: "{word}"')
-    return tuple(s for s in DaemonState if s in states)
-
-
-def _logfile(value: str) -> str:
-    if value.startswith("/"):
-        parent = os.path.dirname(value) or "/"
-        if not os.path.isdir(parent):
-            raise Invalid(f"unable to open logfile: {value} (directory {parent} does not exist)")
-    elif value not in FACILITIES:
-        raise Invalid(
-            f"unable to open logfile: {value!r} is neither an absolute path nor a syslog facility"
-        )
-    return value
-
-
-def _netmask(value: str, family: int) -> IPv4Address | int:
-    if family == 6:
-        if not digits(value) or not 1 <= int(value) <= 128:
-            raise Invalid("invalid netmask: a prefix length between 1 and 128 is required")
-        return int(value)
-    try:
-        mask = IPv4Address(value)
-    except ValueError:
-        raise Invalid("invalid netmask: dotted quad notation is required") from None
-    bits = int(mask)
-    if bits and (bits | (bits - 1)) & 0xFFFFFFFF != 0xFFFFFFFF:
-        raise Invalid(f"invalid netmask {value}: the one bits must be contiguous")
-    return mask
-
-
-def _sysctl(value: str) -> tuple[str, int]:
-    words = value.split()
-    if len(words) != 2:
-        raise Invalid("ipvs_sysctl needs a name and a value: ipvs_sysctl = NAME VALUE")
-    name, text = words
-    if name in UNSUPPORTED:
-        raise Invalid(f"IPVS sysctl {name} is not supported by ipvs_sysctl (not one integer)")
-    if name not in SYSCTLS:
-        hint = difflib.get_close_matches(name, list(SYSCTLS), n=1)
-        more = f" (did you mean {hint[0]!r}?)" if hint else ""
-        raise Invalid(f"unknown IPVS sysctl {name!r}{more}")
-    low, high = SYSCTLS[name]
-    if text in ("yes", "no") and (low, high) == (0, 1):
-        return name, int(text == "yes")
-    if not re.fullmatch(r"-?[0-9]+", text) or not low <= int(text) <= high:
-        raise Invalid(f"invalid value {text!r} for IPVS sysctl {name}: expected {low}..{high}")
-    return name, int(text)

@@ -8,11 +8,12 @@ import typing
 from ipaddress import ip_address
 from pathlib import Path
 
-from cfgtools import fake_resolver
+import pytest
+from cfgtools import fake_resolver, load_text
 
 from checks.types import CheckSpec
-from ldirector.config import SERVICES, Service, load
-from ldirector.config.directives import DIRECTIVES
+from ldirector.config import SERVICES, ConfigError, Service, load
+from ldirector.config.directives import DIRECTIVES, Scope
 from ldirector.config.sysctls import SYSCTLS
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -63,3 +64,19 @@ def test_differences_page_names_the_fixed_misreadings() -> None:
     text = (ROOT / "docs" / "differences.md").read_text()
     for needle in ("[2-4]", "firewall mark 192", "B15", "B21", "blank line", "CRLF"):
         assert needle in text
+
+
+@pytest.mark.parametrize("name", sorted(n for n, d in DIRECTIVES.items() if d.scope != Scope.START))
+def test_every_directive_is_handled_where_its_scope_allows(name: str) -> None:
+    scope = DIRECTIVES[name].scope
+    texts = []
+    if scope in (Scope.GLOBAL, Scope.BOTH):
+        texts.append(f"{name}=x\n")
+    if scope in (Scope.VIRTUAL, Scope.BOTH):
+        texts.append(f"virtual=127.0.0.1:80\n\t{name}=x\n")
+    for text in texts:
+        try:
+            messages = [d.message for d in load_text(text).warnings]
+        except ConfigError as exc:
+            messages = [d.message for d in exc.diagnostics]
+        assert not [m for m in messages if "only valid" in m or "unknown directive" in m]
