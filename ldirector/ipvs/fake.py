@@ -22,6 +22,7 @@ from ldirector.ipvs.types import (
     DestKey,
     EditDest,
     EditService,
+    Family,
     Forward,
     IpvsTable,
     Op,
@@ -124,8 +125,8 @@ def _check_service(svc: Service) -> int:
         return errno.ENOENT
     if svc.pe_name is not None and svc.pe_name != "sip":
         return errno.ENOENT
-    family = svc.key.family
-    if not 1 <= svc.prefix <= family.max_prefix:
+    # An IPv6 netmask is a prefix length the kernel checks; an IPv4 one is any 32-bit mask.
+    if svc.key.family is Family.INET6 and not 1 <= svc.prefix <= 128:
         return errno.EINVAL
     return 0
 

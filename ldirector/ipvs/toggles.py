@@ -67,7 +67,9 @@ def apply(
         if name not in TOGGLES:
             raise ToggleError(f"unknown IPVS setting '{name}'; known: {', '.join(sorted(TOGGLES))}")
         low, high = TOGGLES[name]
-        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        # bool is an int subclass; True from a careless caller must not pass as 1.
+        valid = type(value) is int and low <= value <= high
+        if not valid:
             raise ToggleError(f"IPVS setting {name}={value!r} is out of range {low}..{high}")
     if not values:
         return {}
