@@ -150,10 +150,12 @@ class LineClient:
     async def reply(self) -> tuple[int, str]:
         """An FTP/SMTP/NNTP style reply: ``ddd text``, or ``ddd-`` continued until ``ddd text``.
 
-        Returns the code and the text of the last line.
+        Returns the code and the text of the first line, the one that names the server or the
+        problem (an EHLO reply's last line is just an extension keyword).
         """
         line = await self.readline()
         code = _code(line)
+        first = line
         if line[3:4] == "-":
             # RFC 959 allows free-form continuation lines; only "ddd " with the same code ends it.
             for _ in range(MAX_LINES):
@@ -162,7 +164,7 @@ class LineClient:
                     break
             else:
                 raise ProtocolError(f"multi-line reply longer than {MAX_LINES} lines")
-        return code, printable(line[4:])
+        return code, printable(first[4:])
 
     async def expect(self, protocol: str, ok: range | tuple[int, ...], what: str) -> str:
         """Read a reply whose code must be in ``ok``; else a ProtocolError naming ``what``."""

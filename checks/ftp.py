@@ -58,6 +58,14 @@ async def _retrieve(ftp: LineClient, target: Target, path: str) -> bytes:
     return body
 
 
+def _password(spec: FtpSpec) -> str:
+    # Like Net::FTP, an anonymous login without a password offers the customary e-mail-ish one:
+    # many servers refuse an empty PASS.
+    if not spec.passwd and spec.login.lower() in ("anonymous", "ftp"):
+        return "anonymous@"
+    return spec.passwd
+
+
 async def check(target: Target, spec: FtpSpec) -> Result:
     """Log in and fetch ``request``; up when its content matches ``receive``."""
     fetch = spec.request not in ("", "/") or spec.receive is not None
@@ -67,7 +75,7 @@ async def check(target: Target, spec: FtpSpec) -> Result:
             await ftp.send(f"USER {spec.login}")
             code, text = await ftp.reply()
             if code in (331, 332):
-                await ftp.send(f"PASS {spec.passwd}")
+                await ftp.send(f"PASS {_password(spec)}")
                 code, text = await ftp.reply()
             if code not in (230, 202):
                 raise ProtocolError(f"FTP {code} {text} (login as {spec.login})")
