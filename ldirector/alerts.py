@@ -31,6 +31,7 @@ from typing import Protocol
 import jinja2
 
 from ldirector import logs
+from ldirector.config.model import Virtual
 
 log = logging.getLogger(logs.LOGGER_NAME)
 
@@ -38,6 +39,8 @@ DAEMON_STATUSES = frozenset({"starting", "running", "stopping", "reloading"})
 SMTP_PORT = 25
 SEND_TIMEOUT = 30.0
 QUEUE_SIZE = 256
+#: Operators drop alert_subject.j2 / alert_body.j2 here to replace the shipped templates.
+TEMPLATE_DIR = Path("/etc/ldirector/templates")
 _POLICY = policy.SMTP.clone(max_line_length=998)
 
 
@@ -98,6 +101,36 @@ class Outgoing:
     smtp: str | None
 
 
+# The engine's transition kinds (``ldirector.health.EventKind`` values) that send an email;
+# soft failures and failure-count resets are log-only, as in ldirectord.
+_ENGINE_KINDS = {
+    "added": EventKind.ADDED,
+    "restored": EventKind.RESTORED,
+    "quiesced": EventKind.QUIESCENT,
+    "deleted": EventKind.DELETED,
+    "fallback-on": EventKind.FALLBACK_ADDED,
+    "fallback-off": EventKind.FALLBACK_DELETED,
+}
+
+
+def kind_for(engine_kind: str) -> EventKind | None:
+    """The alert kind of an engine transition, or None when it sends no email."""
+    return _ENGINE_KINDS.get(str(engine_kind))
+
+
+def settings_for(virtual: Virtual, emailalertfrom: str | None) -> AlertSettings:
+    """A virtual's effective email settings (the parser already folded in the globals)."""
+    return AlertSettings(
+        recipients=virtual.emailalert,
+        freq=virtual.emailalertfreq,
+        statuses=frozenset(str(status) for status in virtual.emailalertstatus),
+        sender=emailalertfrom,
+        smtp=virtual.smtp,
+        servicename=virtual.servicename,
+        comment=virtual.comment,
+    )
+
+
 def parse_smtp(value: str) -> tuple[str, int]:
     """``host``, ``host:port``, ``[v6]`` or ``[v6]:port`` → (host, port)."""
     text = value.strip()
@@ -129,6 +162,8 @@ class Renderer:
 
     def __init__(self, override_dir: Path | None = None) -> None:
         loaders: list[jinja2.BaseLoader] = []
+        if override_dir is None and TEMPLATE_DIR.is_dir():
+            override_dir = TEMPLATE_DIR
         if override_dir is not None:
             loaders.append(jinja2.FileSystemLoader(override_dir))
         loaders.append(jinja2.PackageLoader("ldirector", "templates"))

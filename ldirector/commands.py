@@ -203,7 +203,7 @@ class Commands:
             )
             settings = self._load_quietly()
             if settings:
-                self._children(settings, "status")
+                self.run_children("status", settings.execute)
             return 0
         if status.state is process.PidState.STALE:
             self.streams.err.write(
@@ -215,7 +215,7 @@ class Commands:
     def do_stop(self) -> int:
         settings = self._load_quietly()
         if settings:
-            self._children(settings, "stop")
+            self.run_children("stop", settings.execute)
         return self._stop_own()
 
     def _stop_own(self) -> int:
@@ -250,7 +250,7 @@ class Commands:
             service=self.service,
             debug=self.inv.debug,
             pid_file=self.pid_file,
-            on_ready=lambda: self._children(settings, "start"),
+            children=self.run_children,
         )
 
     def do_restart(self) -> int:
@@ -281,16 +281,19 @@ class Commands:
         except ProcessLookupError:
             self.streams.err.write(logs.stopped_message(self.config_name) + "\n")
             return 1
-        self._children(settings, "reload")
         return 0
 
     do_force_reload = do_reload
 
     # -- execute= instances ----------------------------------------------------------------
 
-    def _children(self, settings: Settings, verb: str) -> None:
-        """Run ``ldirectord <child> <verb>`` for each execute= line; their output passes through."""
-        for child in settings.execute:
+    def run_children(self, verb: str, lines: tuple[str, ...]) -> None:
+        """Run ``ldirectord <child> <verb>`` for each execute= line; their output passes through.
+
+        The daemon starts its instances once ready, reloads, adds and removes them on reload,
+        and stops them on exit; ``status`` reports them and ``stop`` makes sure they are down.
+        """
+        for child in lines:
             argv = [*self_command(), *_split(child), verb]
             try:
                 done = subprocess.run(
@@ -298,7 +301,10 @@ class Commands:
                 )
             except (OSError, subprocess.TimeoutExpired) as exc:
                 self.streams.err.write(f"execute={child}: {verb} failed: {exc}\n")
+                log.error("execute=%s: %s failed: %s", child, verb, exc)
                 continue
+            if done.returncode not in (0, 3) or (verb != "status" and done.returncode):
+                log.error("execute=%s: %s exited with %d", child, verb, done.returncode)
             self.streams.out.write(done.stdout)
             self.streams.err.write(done.stderr)
 
@@ -348,7 +354,7 @@ def settings_from_config(model: Config) -> Settings:
 
 
 class IdleService:
-    """A body that only waits to be stopped: ``start`` without an engine, and the tests' body."""
+    """A body that only waits to be stopped: the stand-in the command-line tests run."""
 
     def __init__(self, ctx: DaemonContext) -> None:
         self.ctx = ctx
@@ -366,8 +372,10 @@ class IdleService:
 
 
 def default_service(ctx: DaemonContext) -> Service:
-    log.warning("no engine is wired into this build: the daemon only answers signals")
-    return IdleService(ctx)
+    """The engine on the kernel's IPVS table: what ``start`` runs in production."""
+    from ldirector.engine.service import engine_service
+
+    return engine_service(ctx)
 
 
 def main(

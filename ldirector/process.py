@@ -314,7 +314,7 @@ def serve(
     service: ServiceFactory,
     debug: bool,
     pid_file: Path,
-    on_ready: Callable[[], None] = lambda: None,
+    children: Callable[[str, tuple[str, ...]], None] = lambda _verb, _lines: None,
     err: TextIO | None = None,
 ) -> int:
     """Run the daemon: daemonize unless foreground, own the pid file, run the body to the end.
@@ -349,7 +349,7 @@ def serve(
         if write_pid:
             write_pid_file(pid_file, pid)
         log.info(logs.starting_message(None if detached else pid))
-        runner = _Runner(config_path, cfgname, settings, load, service, detached, on_ready)
+        runner = _Runner(config_path, cfgname, settings, load, service, detached, children)
         runner.secret_filter = secret_filter
         runner.destination = destination
         return asyncio.run(runner.main())
@@ -374,7 +374,7 @@ class _Runner:
         load: Loader,
         service: ServiceFactory,
         detached: Detached | None,
-        on_ready: Callable[[], None],
+        children: Callable[[str, tuple[str, ...]], None],
     ) -> None:
         self.config_path = config_path
         self.cfgname = cfgname
@@ -382,7 +382,8 @@ class _Runner:
         self.load = load
         self.service_factory = service
         self.detached = detached
-        self.on_ready = on_ready
+        #: Runs ``<verb>`` for execute= instances (blocking: always called in a thread).
+        self.children = children
         self.notifier = Notifier()
         self.secret_filter: logs.SecretFilter | None = None
         self.destination: logs.Destination | None = None
@@ -396,7 +397,7 @@ class _Runner:
         self.notifier.ready()
         if self.detached is not None:
             self.detached.report(0)
-        self._spawn(asyncio.to_thread(self.on_ready))
+        self._spawn(asyncio.to_thread(self.children, "start", self.settings.execute))
 
     def _spawn(self, coro: Coroutine[object, object, object]) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -437,6 +438,15 @@ class _Runner:
             glue.uninstall(loop)
             watchdog.cancel()
             await glue.drain()
+        if self._background:
+            # A start or reload of execute= instances still running: let it land first.
+            await asyncio.wait(self._background, timeout=STOP_GRACE)
+        if self.settings.execute:
+            try:
+                async with asyncio.timeout(STOP_GRACE):
+                    await asyncio.to_thread(self.children, "stop", self.settings.execute)
+            except TimeoutError:
+                log.error("execute= instances did not stop within %g s", STOP_GRACE)
         if glue.stop_signal is not None:
             log.info(logs.terminated_message(glue.stop_signal))
         return code
@@ -453,10 +463,16 @@ class _Runner:
                 log.error("Configuration error: keeping the running configuration")
                 return
             self._relog(new)
-            self.settings = new
+            old, self.settings = self.settings, new
             await body.reload(new)
+            self._spawn(asyncio.to_thread(self._sync_children, old.execute, new.execute))
         finally:
             self.notifier.ready()
+
+    def _sync_children(self, old: tuple[str, ...], new: tuple[str, ...]) -> None:
+        self.children("stop", tuple(c for c in old if c not in new))
+        self.children("reload", tuple(c for c in new if c in old))
+        self.children("start", tuple(c for c in new if c not in old))
 
     def _relog(self, new: Settings) -> None:
         """A reload may move the log (logfile= changed) and always brings new secrets."""

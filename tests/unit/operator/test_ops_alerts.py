@@ -273,3 +273,55 @@ def test_default_sender_uses_the_uid_not_the_environment(monkeypatch: pytest.Mon
     monkeypatch.delenv("LOGNAME", raising=False)
     user, _, host = alerts.default_sender().partition("@")
     assert user and host == socket.gethostname()
+
+
+def test_settings_from_a_parsed_virtual(tmp_path: Path) -> None:
+    from ldirector.config import load
+
+    config_file = tmp_path / "alerts.cf"
+    config_file.write_text(
+        'emailalert="ops@example.org, oncall@example.org"\n'
+        "emailalertfreq=300\n"
+        "emailalertstatus=running,stopping\n"
+        "emailalertfrom=lvs@example.org\n"
+        "smtp=127.0.0.1\n"
+        "virtual=127.0.0.1:80\n"
+        "\treal=127.0.0.2:80 gate\n"
+        "\tservicename=web\n"
+        "\tcomment=front page\n"
+    )
+    config = load(config_file)
+    s = alerts.settings_for(config.virtuals[0], config.emailalertfrom)
+    assert s == alerts.AlertSettings(
+        recipients=("ops@example.org", "oncall@example.org"),
+        freq=300,
+        statuses=frozenset({"running", "stopping"}),
+        sender="lvs@example.org",
+        smtp="127.0.0.1",
+        servicename="web",
+        comment="front page",
+    )
+
+
+@pytest.mark.parametrize(
+    ("engine_kind", "kind"),
+    [
+        ("added", alerts.EventKind.ADDED),
+        ("restored", alerts.EventKind.RESTORED),
+        ("quiesced", alerts.EventKind.QUIESCENT),
+        ("deleted", alerts.EventKind.DELETED),
+        ("fallback-on", alerts.EventKind.FALLBACK_ADDED),
+        ("fallback-off", alerts.EventKind.FALLBACK_DELETED),
+        ("soft-failure", None),
+        ("failures-reset", None),
+    ],
+)
+def test_engine_kinds(engine_kind: str, kind: alerts.EventKind | None) -> None:
+    assert alerts.kind_for(engine_kind) == kind
+
+
+def test_every_engine_kind_is_classified() -> None:
+    from ldirector.health import EventKind as EngineKind
+
+    silent = {str(k) for k in EngineKind if alerts.kind_for(k) is None}
+    assert silent == {"soft-failure", "failures-reset"}

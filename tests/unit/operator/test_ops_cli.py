@@ -224,3 +224,39 @@ def test_start_warns_about_a_world_readable_config_with_secrets(sandbox: Sandbox
     assert done.returncode == 0
     assert "holds passwords or secrets but is readable by other users" in done.stderr
     assert "hunter2" not in done.stderr
+
+
+def test_execute_instances_follow_this_one(sandbox: Sandbox, tmp_path: Path) -> None:
+    child = tmp_path / "child.cf"
+    child.write_text(f'logfile="{tmp_path}/child.log"\n')
+    child_pid_file = process.pid_path("child.cf", sandbox.root)
+
+    def child_running() -> bool:
+        return process.probe(child_pid_file).state is process.PidState.RUNNING
+
+    sandbox.write_config(f'logfile="{sandbox.logfile}"', f"execute={child}")
+    parent = sandbox.start()
+    assert sandbox.wait_for(child_running)  # started once this instance was ready
+    child_pid = process.read_pid(child_pid_file)
+    assert child_pid is not None
+    sandbox.started.append(child_pid)
+    status = sandbox.cli("status")
+    assert status.returncode == 0
+    assert status.stderr == (
+        f"ldirectord for {sandbox.config} is running with pid: {parent}\n"
+        f"ldirectord for {child} is running with pid: {child_pid}\n"
+    )
+    # A reload that drops the execute= line stops that instance; adding it back starts it.
+    sandbox.write_config(f'logfile="{sandbox.logfile}"')
+    assert sandbox.cli("reload").returncode == 0
+    assert sandbox.wait_for(lambda: not child_running())
+    sandbox.write_config(f'logfile="{sandbox.logfile}"', f"execute={child}")
+    assert sandbox.cli("reload").returncode == 0
+    assert sandbox.wait_for(child_running)
+    restarted = process.read_pid(child_pid_file)
+    assert restarted is not None and restarted != child_pid
+    sandbox.started.append(restarted)
+    # TERM to this instance alone (as systemd sends it) also stops the execute= instances.
+    os.kill(parent, 15)
+    assert process.wait_for_exit(parent, 10)
+    assert not child_running() and not process.is_ldirector(restarted)
