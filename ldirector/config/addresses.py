@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address
 
 from ldirector.config.model import Forward
-from ldirector.config.values import Invalid, IPAddress, Resolver, digits, host, literal, port
+from ldirector.config.values import Invalid, IPAddress, Resolver, digits, hint, host, literal, port
 
 MAX_RANGE = 65536  # a /16 of reals is already far beyond any sane virtual
 
@@ -59,7 +59,7 @@ def forward_method(word: str) -> Forward:
     try:
         return Forward(word)
     except ValueError:
-        raise Invalid("forward method must be gate, masq or ipip") from None
+        raise Invalid("forward method must be gate, masq or ipip" + hint(word, Forward)) from None
 
 
 def parse_virtual(value: str, family: int, resolve: Resolver) -> VirtualAddress:

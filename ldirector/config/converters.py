@@ -13,7 +13,7 @@ from ipaddress import IPv4Address
 
 from ldirector.config.model import CheckType, DaemonState
 from ldirector.config.sysctls import SYSCTLS, UNSUPPORTED
-from ldirector.config.values import Invalid, digits, unquote
+from ldirector.config.values import Invalid, digits, hint, unquote
 
 FACILITIES = frozenset(
     [
@@ -48,7 +48,7 @@ def checktype_value(value: str) -> tuple[CheckType, int]:
     if checktype is CheckType.COMBINED:
         raise Invalid(
             'checktype must be "connect", "negotiate", "on", "off", "ping", "external", '
-            '"external-perl" or a positive number'
+            '"external-perl" or a positive number' + hint(value, [c for c in CheckType][:-1])
         )
     return checktype, 0
 

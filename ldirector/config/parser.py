@@ -33,6 +33,7 @@ from ldirector.config.values import (
     Lenient,
     Resolver,
     digits,
+    hint,
     integer,
     quoted,
     seconds,
@@ -268,7 +269,10 @@ class _Parser:
                     v.service = Service(word)
                 except ValueError:
                     raise Invalid(
-                        "service must be " + ", ".join(sorted(Service)[:-1]) + " or submission"
+                        "service must be "
+                        + ", ".join(sorted(Service)[:-1])
+                        + " or submission"
+                        + hint(word, Service)
                     ) from None
             case "checkport":
                 if not digits(value) or not 1 <= int(value) <= 65535:

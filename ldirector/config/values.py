@@ -6,11 +6,12 @@ resolution goes through an injectable ``Resolver`` so that tests never depend on
 
 from __future__ import annotations
 
+import difflib
 import functools
 import re
 import socket
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
 IPAddress = IPv4Address | IPv6Address
@@ -26,6 +27,12 @@ _HOSTNAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})")
 def digits(text: str) -> bool:
     """ASCII digits only (``str.isdigit`` also takes superscripts and other scripts' digits)."""
     return text.isascii() and text.isdigit()
+
+
+def hint(word: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'x'?)`` for a near miss among ``choices``, else nothing."""
+    close = difflib.get_close_matches(word, [str(c) for c in choices], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 class Invalid(Exception):

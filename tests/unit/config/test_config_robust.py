@@ -125,6 +125,7 @@ def test_unreadable_file(tmp_path: Path) -> None:
             load(path)
 
 
+@pytest.mark.slow
 def test_hundred_thousand_virtuals() -> None:
     blocks = "".join(
         f"virtual=127.{i >> 16 & 255}.{i >> 8 & 255}.{i & 255}:80\n\treal=127.255.0.1:80 gate\n"
