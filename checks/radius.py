@@ -21,7 +21,7 @@ from checks.types import RadiusSpec, Result, Target
 _DICTIONARY = """\
 ATTRIBUTE User-Name 1 string
 ATTRIBUTE User-Password 2 string
-ATTRIBUTE Reply-Message 18 string
+ATTRIBUTE Reply-Message 18 octets
 ATTRIBUTE NAS-Identifier 32 string
 ATTRIBUTE Message-Authenticator 80 octets
 """
@@ -100,7 +100,9 @@ def _judge(packet: Any, dictionary: Any, request: Any, data: bytes) -> Result | 
     name = _NAMES.get(reply.code, f"code {reply.code}")
     message = ""
     if "Reply-Message" in reply:
-        message = ": " + printable(" ".join(str(m) for m in reply["Reply-Message"]))
+        # Declared as octets: a server's text need not be valid UTF-8.
+        text = b" ".join(reply["Reply-Message"]).decode("utf-8", "replace")
+        message = ": " + printable(text)
     if reply.code == _ACCEPT:
         return Result(True, f"RADIUS {name}{message}")
     return Result(False, f"RADIUS {name}{message}")

@@ -423,6 +423,12 @@ suffix "{LDAP_SUFFIX}"
 rootdn "{LDAP_ROOT_DN}"
 rootpw {LDAP_ROOT_PASSWORD}
 directory {db}
+# Anonymous readers may find ou=hidden but not match its objectClass: a search that succeeds
+# with no entry, as a real directory with tightened ACLs answers.
+access to dn.base="ou=hidden,{LDAP_SUFFIX}" attrs=objectClass
+    by anonymous none
+    by * read
+access to * by * read
 """
     )
     ldif = f"""dn: {LDAP_SUFFIX}
@@ -434,6 +440,10 @@ dc: example
 dn: ou=people,{LDAP_SUFFIX}
 objectClass: organizationalUnit
 ou: people
+
+dn: ou=hidden,{LDAP_SUFFIX}
+objectClass: organizationalUnit
+ou: hidden
 
 dn: uid=alice,ou=people,{LDAP_SUFFIX}
 objectClass: inetOrgPerson
@@ -588,6 +598,7 @@ GRANT SELECT ON alive, empty TO {SQL_USER};
 
 
 RADIUS_SECRET, RADIUS_USER, RADIUS_PASSWORD = "testing123", "alice", "wonderland"
+RADIUS_LOCKED = "mallet"
 
 
 def start_freeradius() -> Daemon:
@@ -598,7 +609,12 @@ def start_freeradius() -> Daemon:
     d = Daemon("freeradius", private_dir("freeradius"))
     port = free_port(socket.SOCK_DGRAM)
     d.ports = {"radius": port}
-    (d.directory / "users").write_text(f'{RADIUS_USER} Cleartext-Password := "{RADIUS_PASSWORD}"\n')
+    (d.directory / "users").write_text(
+        f'{RADIUS_USER} Cleartext-Password := "{RADIUS_PASSWORD}"\n'
+        '\tReply-Message := "Welcome, %{User-Name}"\n'
+        f"{RADIUS_LOCKED} Auth-Type := Reject\n"
+        '\tReply-Message := "Account locked"\n'
+    )
     (d.directory / "dictionary").write_text("")
     (d.directory / "radiusd.conf").write_text(
         f"""prefix = /usr

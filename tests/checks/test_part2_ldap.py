@@ -81,6 +81,16 @@ async def test_missing_base_is_down(slapd: Daemon) -> None:
     assert result.reason == f"LDAP search of '{base}' failed: noSuchObject (32)"
 
 
+async def test_entry_hidden_by_acl_is_down(slapd: Daemon) -> None:
+    base = f"ou=hidden,{LDAP_SUFFIX}"
+    result = await probe(target(port_of(slapd, False)), LdapSpec(base=base))
+    assert not result.ok
+    assert result.reason == f"LDAP search of '{base}' returned 0 entries (expected 1)"
+    # The same search bound as the admin sees the entry.
+    spec = LdapSpec(base=base, login=LDAP_ROOT_DN, passwd=LDAP_ROOT_PASSWORD)
+    assert (await probe(target(port_of(slapd, False)), spec)).ok
+
+
 async def test_receive_not_in_dn_is_down(slapd: Daemon) -> None:
     spec = LdapSpec(base=LDAP_SUFFIX, receive=re.compile("ou=people"))
     result = await probe(target(port_of(slapd, False)), spec)

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 from servers_part2 import (
+    RADIUS_LOCKED,
     RADIUS_PASSWORD,
     RADIUS_SECRET,
     RADIUS_USER,
@@ -39,13 +40,20 @@ def radiusd() -> Iterator[Daemon]:
 async def test_access_accept_is_up(radiusd: Daemon, host: str) -> None:
     result = await probe(target(radiusd.ports["radius"], host), GOOD)
     assert result.ok, result.reason
-    assert result.reason == "RADIUS Access-Accept"
+    assert result.reason == f"RADIUS Access-Accept: Welcome, {RADIUS_USER}"
 
 
 async def test_access_reject_is_down(radiusd: Daemon) -> None:
     spec = RadiusSpec(login=RADIUS_USER, passwd="wrong", secret=RADIUS_SECRET)
     result = await probe(target(radiusd.ports["radius"]), spec)
-    assert (result.ok, result.reason) == (False, "RADIUS Access-Reject")
+    assert not result.ok
+    assert result.reason.startswith("RADIUS Access-Reject")
+
+
+async def test_reject_reply_message_is_quoted(radiusd: Daemon) -> None:
+    spec = RadiusSpec(login=RADIUS_LOCKED, passwd="x", secret=RADIUS_SECRET)
+    result = await probe(target(radiusd.ports["radius"]), spec)
+    assert (result.ok, result.reason) == (False, "RADIUS Access-Reject: Account locked")
 
 
 async def test_unknown_user_is_down(radiusd: Daemon) -> None:
