@@ -8,8 +8,11 @@ addressed by IP and are commonly self-signed.
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import ssl
+import weakref
+from collections.abc import AsyncGenerator
 from ipaddress import IPv6Address
 
 import aiohttp
@@ -79,22 +82,15 @@ async def check(target: Target, spec: HttpSpec) -> Result:
     headers = dict(_HEADERS)
     if spec.virtualhost and not spec.proxy:  # http_proxy takes the Host from the URL
         headers["Host"] = spec.virtualhost
-    connector = aiohttp.TCPConnector(
-        force_close=True, ssl=_tls(spec.verify_tls), use_dns_cache=False
-    )
     try:
-        async with (
-            aiohttp.ClientSession(
-                connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False
-            ) as session,
-            session.request(
-                spec.method.value,
-                url(target, spec),
-                headers=headers,
-                proxy=_proxy(target) if spec.proxy else None,
-                max_redirects=MAX_REDIRECTS,
-            ) as resp,
-        ):
+        async with (await _session()).request(
+            spec.method.value,
+            url(target, spec),
+            headers=headers,
+            proxy=_proxy(target) if spec.proxy else None,
+            max_redirects=MAX_REDIRECTS,
+            ssl=_tls(spec.verify_tls),
+        ) as resp:
             status = f"HTTP {resp.status} {resp.reason or ''}".rstrip()
             if not 200 <= resp.status < 300:
                 return Result(False, status)
@@ -108,3 +104,47 @@ async def check(target: Target, spec: HttpSpec) -> Result:
     if spec.receive.search(body) is None:
         return Result(False, f"receive '{quote(spec.receive.pattern)}' not found ({status})")
     return Result(True, status)
+
+
+# One session per event loop: building a ClientSession and its connector for every check costs
+# a quarter of the check's CPU time. The connector never pools (force_close), so no connection
+# outlives its check, and it has no connection limit: the caller caps concurrency.
+_sessions: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, aiohttp.ClientSession] = (
+    weakref.WeakKeyDictionary()
+)
+_keepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncGenerator[None]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+async def _session() -> aiohttp.ClientSession:
+    loop = asyncio.get_running_loop()
+    session = _sessions.get(loop)
+    if session is None or session.closed:
+        connector = aiohttp.TCPConnector(
+            force_close=True, limit=0, limit_per_host=0, use_dns_cache=False
+        )
+        session = aiohttp.ClientSession(
+            connector=connector,
+            cookie_jar=aiohttp.DummyCookieJar(),
+            trust_env=False,
+            # The caller owns the deadline; aiohttp's own 5-minute default only costs timers.
+            timeout=aiohttp.ClientTimeout(),
+        )
+        _sessions[loop] = session
+        keeper = _close_at_shutdown(loop, session)
+        await anext(keeper)
+        _keepers[loop] = keeper
+    return session
+
+
+async def _close_at_shutdown(
+    loop: asyncio.AbstractEventLoop, session: aiohttp.ClientSession
+) -> AsyncGenerator[None]:
+    """Suspended until the loop shuts its async generators down (asyncio.run does at its end)."""
+    try:
+        yield
+    finally:
+        _sessions.pop(loop, None)
+        _keepers.pop(loop, None)
+        await session.close()

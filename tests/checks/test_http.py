@@ -160,3 +160,18 @@ def test_url_building() -> None:
     assert str(url(at(8443), HttpSpec(tls=True, request="x"))) == "https://127.0.0.1:8443/x"
     absolute = HttpSpec(request="http://example.invalid/p")
     assert str(url(at(80), absolute)) == "http://example.invalid/p"
+
+
+def test_shared_session_is_closed_when_its_loop_ends() -> None:
+    from checks import http
+
+    sessions = []
+
+    async def one_check() -> None:
+        await checks.probe(at(servers.free_port()), HttpSpec(), 3)
+        sessions.append(await http._session())
+
+    asyncio.run(one_check())
+    asyncio.run(one_check())
+    assert sessions[0] is not sessions[1]
+    assert all(s.closed for s in sessions)
