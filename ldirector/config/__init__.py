@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import importlib.util
 import os
+import stat
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -94,14 +95,25 @@ def load(
     """Read and validate a config file; raise ``ConfigError`` carrying every diagnostic."""
     name = os.fspath(path)
     try:
-        with open(name, "rb") as f:
-            data = f.read(MAX_FILE + 1)
+        # O_NONBLOCK: opening a FIFO must not hang `ldirector check`; it is refused just below.
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except IsADirectoryError:
         raise _fail(name, "is a directory, not a config file") from None
     except FileNotFoundError:
         raise _fail(name, "config file not found") from None
     except OSError as exc:
         raise _fail(name, f"cannot read config file: {exc.strerror or exc}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise _fail(name, "is a directory, not a config file")
+        raise _fail(name, "is not a regular file")
+    with open(fd, "rb") as f:
+        try:
+            data = f.read(MAX_FILE + 1)
+        except OSError as exc:
+            raise _fail(name, f"cannot read config file: {exc.strerror or exc}") from None
     if len(data) > MAX_FILE:
         raise _fail(name, f"config file is larger than {MAX_FILE // (1024 * 1024)} MiB")
     return loads(data, name, resolver=resolver, host=host, have_driver=have_driver)

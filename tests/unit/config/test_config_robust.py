@@ -177,3 +177,13 @@ def test_find_config_follows_ldirectord_lookup(tmp_path: Path) -> None:
     assert find_config(None, search) == Path("ldirectord.cf")
     (etc / "ldirectord.cf").write_text("")
     assert find_config(None, search) == etc / "ldirectord.cf"
+
+
+def test_fifo_is_refused_without_hanging(tmp_path: Path) -> None:
+    import os
+
+    path = tmp_path / "fifo.cf"
+    os.mkfifo(path)
+    with pytest.raises(ConfigError) as info:
+        load(path)
+    assert str(info.value) == f"{path}: error: is not a regular file"
