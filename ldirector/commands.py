@@ -243,7 +243,8 @@ class Commands:
         process.remove_stale_pid_file(status)
         return serve(
             self.inv.argv,
-            config_path=self.config_path or Path(self.inv.config_arg),
+            # Absolute: the daemon chdirs to / and re-reads the file on reload.
+            config_path=(self.config_path or Path(self.inv.config_arg)).absolute(),
             cfgname=self.inv.cfgname,
             settings=settings,
             load=self.load,
@@ -349,6 +350,9 @@ def settings_from_config(model: Config) -> Settings:
         execute=model.execute,
         secrets=tuple(sorted(s for s in secrets if s)),
         warnings=tuple(str(w) for w in model.warnings),
+        autoreload=model.autoreload,
+        callback=model.callback,
+        poll_interval=model.checkinterval,
         config=model,
     )
 

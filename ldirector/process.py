@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
+import hashlib
 import logging
 import os
 import signal
@@ -140,22 +141,25 @@ class Detached:
     def __init__(self, fd: int) -> None:
         self._fd: int | None = fd
 
-    def report(self, exit_code: int) -> None:
-        """0 once ready; the exit code the ``start`` command should return otherwise."""
+    def report(self, exit_code: int, message: str = "") -> None:
+        """0 once ready; else the exit code ``start`` returns and the line it prints."""
         if self._fd is None:
             return
         with contextlib.suppress(OSError):
-            os.write(self._fd, bytes([exit_code & 0xFF]))
+            os.write(self._fd, bytes([exit_code & 0xFF]) + message.encode()[:PIPE_BUF])
         os.close(self._fd)
         self._fd = None
 
 
-def daemonize(ready_timeout: float = 60.0) -> Detached | int:
+PIPE_BUF = 512  # one atomic pipe write carries the verdict and its message
+
+
+def daemonize(ready_timeout: float = 60.0) -> Detached | tuple[int, str]:
     """Double fork + setsid + chdir / + stdio to /dev/null.
 
     Returns a ``Detached`` in the daemon (grandchild). In the original process it returns the
-    exit code the daemon reported through ``Detached.report`` (1 if it died without reporting,
-    0 if it is still starting after ``ready_timeout``): ``start`` then exits with it.
+    exit code and message the daemon reported through ``Detached.report`` (1 if it died
+    without reporting, 0 if it is still starting after ``ready_timeout``).
     """
     read_fd, write_fd = os.pipe()
     first = os.fork()
@@ -177,15 +181,17 @@ def daemonize(ready_timeout: float = 60.0) -> Detached | int:
     return Detached(write_fd)
 
 
-def _await_report(read_fd: int, timeout: float) -> int:
+def _await_report(read_fd: int, timeout: float) -> tuple[int, str]:
     import select
 
     try:
         readable, _, _ = select.select([read_fd], [], [], timeout)
         if not readable:
-            return 0
-        data = os.read(read_fd, 1)
-        return data[0] if data else 1
+            return 0, "still starting; see the log"
+        data = os.read(read_fd, 1 + PIPE_BUF)
+        if not data:
+            return 1, "the daemon exited during start-up; see the log"
+        return data[0], data[1:].decode(errors="replace")
     finally:
         os.close(read_fd)
 
@@ -237,6 +243,10 @@ class SignalGlue:
             return
         self._reload_task = asyncio.get_running_loop().create_task(self._reload())
 
+    def request_reload(self) -> None:
+        """A reload not caused by a signal (autoreload), serialised with HUP reloads."""
+        self._hup()
+
     async def _reload(self) -> None:
         while True:
             self._reload_again = False
@@ -273,6 +283,10 @@ class Settings:
     execute: tuple[str, ...] = ()
     secrets: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    autoreload: bool = False
+    callback: str | None = None
+    #: How often the config file is polled for autoreload/callback (ldirectord: each round).
+    poll_interval: float = 10.0
     config: object = None
 
 
@@ -341,8 +355,11 @@ def serve(
     detached: Detached | None = None
     if not (debug or settings.supervised or Notifier().enabled):
         outcome = daemonize()
-        if isinstance(outcome, int):
-            return outcome
+        if isinstance(outcome, tuple):
+            code, message = outcome
+            if message:
+                stderr.write(f"ldirectord for {config_path}: {message}\n")
+            return code
         detached = outcome
     pid = os.getpid()
     try:
@@ -389,6 +406,8 @@ class _Runner:
         self.destination: logs.Destination | None = None
         self._ready = False
         self._background: set[asyncio.Task[object]] = set()
+        self._digest: bytes | None = None
+        self._changed_on_disk = False
 
     def ready(self) -> None:
         if self._ready:
@@ -423,6 +442,7 @@ class _Runner:
         glue = SignalGlue(on_reload, on_stop)
         glue.install(loop)
         watchdog = loop.create_task(self.notifier.watchdog_loop())
+        watcher = loop.create_task(self._watch_config(glue))
         code = 0
         try:
             await run_task
@@ -431,12 +451,17 @@ class _Runner:
                 raise
             log.error("cleanup did not finish within %g s after a stop signal", STOP_GRACE)
             code = 1
-        except Exception:
-            log.exception("the daemon failed")
+        except Exception as exc:
+            # Expected failures (no IPVS, no permission) get one line; the traceback is for -d.
+            log.error("the daemon failed: %s", str(exc) or type(exc).__name__)
+            log.debug("traceback of the failure", exc_info=True)
+            if self.detached is not None:
+                self.detached.report(1, f"failed to start: {exc}")
             code = 1
         finally:
             glue.uninstall(loop)
             watchdog.cancel()
+            watcher.cancel()
             await glue.drain()
         if self._background:
             # A start or reload of execute= instances still running: let it land first.
@@ -452,10 +477,13 @@ class _Runner:
         return code
 
     async def _reload(self, body: Service) -> None:
-        log.info(logs.reloading_message())
+        if not self._changed_on_disk:
+            log.info(logs.reloading_message())
+        self._changed_on_disk = False
         self.notifier.reloading()
         try:
             try:
+                self._digest = await asyncio.to_thread(_digest, self.config_path)
                 new = await asyncio.to_thread(self.load, self.config_path)
             except ConfigInvalid as exc:
                 for line in exc.diagnostics:
@@ -468,6 +496,27 @@ class _Runner:
             self._spawn(asyncio.to_thread(self._sync_children, old.execute, new.execute))
         finally:
             self.notifier.ready()
+
+    async def _watch_config(self, glue: SignalGlue) -> None:
+        """autoreload and callback: poll the file's content, as ldirectord's check_cfgfile."""
+        self._digest = await asyncio.to_thread(_digest, self.config_path)
+        while True:
+            await asyncio.sleep(self.settings.poll_interval)
+            digest = await asyncio.to_thread(_digest, self.config_path)
+            if digest == self._digest:
+                continue
+            self._digest = digest
+            changed, action = logs.config_changed_message(
+                str(self.config_path), self.settings.autoreload
+            )
+            log.info(changed)
+            log.info(action)
+            if self.settings.callback:
+                # Like ldirectord, the callback runs even with autoreload=no.
+                await _run_callback(self.settings.callback, self.config_path)
+            if self.settings.autoreload:
+                self._changed_on_disk = True
+                glue.request_reload()
 
     def _sync_children(self, old: tuple[str, ...], new: tuple[str, ...]) -> None:
         self.children("stop", tuple(c for c in old if c not in new))
@@ -487,3 +536,42 @@ class _Runner:
             if destination != self.destination:
                 self.destination = destination
                 self.secret_filter = logs.configure(destination, self.cfgname, secrets=new.secrets)
+
+
+CALLBACK_TIMEOUT = 60.0
+
+
+def _digest(path: Path) -> bytes | None:
+    try:
+        return hashlib.sha256(path.read_bytes()).digest()
+    except OSError:
+        return None
+
+
+async def _run_callback(callback: str, config_path: Path) -> None:
+    """``<callback> <config path>`` through the shell (ldirectord's contract), bounded in time."""
+    program = callback.split()[0] if callback.split() else ""
+    if not os.access(program, os.X_OK):
+        log.warning("callback %s is not executable: not run", program)
+        return
+    # The path goes in as $1, never pasted into the command line.
+    proc = await asyncio.create_subprocess_exec(
+        "/bin/sh",
+        "-c",
+        f'{callback} "$1"',
+        "sh",
+        str(config_path),  # absolute: commands.do_start made it so
+        stdin=asyncio.subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    try:
+        async with asyncio.timeout(CALLBACK_TIMEOUT):
+            code = await proc.wait()
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        await proc.wait()
+        log.error("callback %s killed after %g s", callback, CALLBACK_TIMEOUT)
+        return
+    if code:
+        log.error("callback %s exited with %d", callback, code)

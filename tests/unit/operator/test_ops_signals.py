@@ -116,3 +116,61 @@ def test_supervised_runs_in_the_foreground_logging_to_stdout(sandbox: Sandbox) -
     assert lines[-1].endswith("] Linux Director Daemon terminated on signal: TERM")
     assert all(line.startswith("[") and "|" not in line.split("]")[0] for line in lines)
     assert not sandbox.logfile.exists()
+
+
+@pytest.mark.parametrize("autoreload", ["yes", "no"])
+def test_config_change_on_disk_runs_callback_and_autoreload(
+    sandbox: Sandbox, tmp_path: Path, autoreload: str
+) -> None:
+    called = tmp_path / "called"
+    callback = tmp_path / "callback.sh"
+    callback.write_text(f'#!/bin/sh\necho "$1" >> {called}\n')
+    callback.chmod(0o755)
+    lines = [
+        f'logfile="{sandbox.logfile}"',
+        "checkinterval=0.1",
+        f"autoreload={autoreload}",
+        f'callback="{callback}"',
+    ]
+    sandbox.write_config(*lines)
+    sandbox.start()
+    time.sleep(0.3)  # the first poll only records the checksum
+    assert not called.exists()
+    sandbox.write_config(*lines, "# edited")
+    assert sandbox.wait_for(lambda: called.exists() and called.read_text() != "")
+    assert called.read_text() == f"{sandbox.config}\n"
+    action = " - reread new configuration" if autoreload == "yes" else " - ignore new configuration"
+
+    def logged() -> bool:
+        log = sandbox.log_lines()
+        return any(
+            f"Configuration file '{sandbox.config}' has changed on disk" in ln for ln in log
+        ) and any(ln.endswith(f"] {action}") for ln in log)
+
+    assert sandbox.wait_for(logged)
+    if autoreload == "yes":
+        assert sandbox.wait_for(lambda: "reload" in sandbox.events_lines())
+    else:
+        time.sleep(0.3)
+        assert "reload" not in sandbox.events_lines()
+    assert not any(
+        "Reloading Linux Director Daemon config on signal" in ln for ln in sandbox.log_lines()
+    )
+
+
+def test_a_relative_config_path_still_reloads_after_daemonizing(sandbox: Sandbox) -> None:
+    done = subprocess.run(
+        [*sandbox.command, sandbox.config.name, "start"],
+        env=sandbox.env,
+        cwd=sandbox.config.parent,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    sandbox._remember()
+    pid = sandbox.pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGHUP)  # the daemon now runs in /: the path must be absolute
+    assert sandbox.wait_for(lambda: "reload" in sandbox.events_lines())
