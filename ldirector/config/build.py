@@ -153,6 +153,14 @@ class _Builder:
                     f"service={service} needs the optional driver {info.module}: "
                     f"pip install 'ldirector[{info.extra}]'",
                 )
+            if v.service is None and service is Service.NONE and v.reals:
+                # ldirectord's quiet trap: an unknown port means service=none, never checked.
+                what = "a firewall mark" if fwmark is not None else f"port {vport}"
+                self.warn(
+                    v.span,
+                    f"no service= and {what} has no default service, so service=none: the reals "
+                    "are never checked (set service=, or checktype=connect)",
+                )
 
         inputs = CheckInputs(
             service=service,
