@@ -352,8 +352,13 @@ def serve(
         log.error(message)
         stderr.write(message + "\n")
         return 1
+    notifier = Notifier()
+    # Checks, fallbackcommands and execute= instances must not talk to systemd as this unit
+    # (an execute= instance would even stay in the foreground, thinking it is the unit).
+    for name in ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID"):
+        os.environ.pop(name, None)
     detached: Detached | None = None
-    if not (debug or settings.supervised or Notifier().enabled):
+    if not (debug or settings.supervised or notifier.enabled):
         outcome = daemonize()
         if isinstance(outcome, tuple):
             code, message = outcome
@@ -367,6 +372,7 @@ def serve(
             write_pid_file(pid_file, pid)
         log.info(logs.starting_message(None if detached else pid))
         runner = _Runner(config_path, cfgname, settings, load, service, detached, children)
+        runner.notifier = notifier
         runner.secret_filter = secret_filter
         runner.destination = destination
         return asyncio.run(runner.main())

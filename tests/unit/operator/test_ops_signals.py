@@ -174,3 +174,36 @@ def test_a_relative_config_path_still_reloads_after_daemonizing(sandbox: Sandbox
     assert pid is not None
     os.kill(pid, signal.SIGHUP)  # the daemon now runs in /: the path must be absolute
     assert sandbox.wait_for(lambda: "reload" in sandbox.events_lines())
+
+
+def test_under_systemd_execute_instances_still_daemonize(sandbox: Sandbox, tmp_path: Path) -> None:
+    child = tmp_path / "child.cf"
+    child.write_text(f'logfile="{tmp_path}/child.log"\n')
+    child_pid_file = process.pid_path("child.cf", sandbox.root)
+    sandbox.write_config(f'logfile="{sandbox.logfile}"', f"execute={child}")
+    address = str(tmp_path / "notify")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(address)
+        server.settimeout(10)
+        sandbox.env["NOTIFY_SOCKET"] = address
+        daemon = subprocess.Popen([*sandbox.command, str(sandbox.config), "start"], env=sandbox.env)
+        try:
+            assert server.recv(256) == b"READY=1"
+            assert sandbox.wait_for(
+                lambda: process.probe(child_pid_file).state is process.PidState.RUNNING
+            )
+            child_pid = process.read_pid(child_pid_file)
+            assert child_pid is not None
+            sandbox.started.append(child_pid)
+            stat = Path(f"/proc/{child_pid}/stat").read_text()
+            parent_of_child = int(stat.rpartition(")")[2].split()[1])
+            assert parent_of_child != daemon.pid  # detached, not a foreground "unit"
+            server.settimeout(0.5)
+            with pytest.raises(TimeoutError):
+                server.recv(256)  # and it never notified systemd as if it were the unit
+            daemon.send_signal(signal.SIGTERM)
+            assert daemon.wait(20) == 0
+            assert process.wait_for_exit(child_pid, 5)
+        finally:
+            daemon.kill()
+            daemon.wait()
