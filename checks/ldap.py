@@ -221,4 +221,4 @@ async def check(target: Target, spec: LdapSpec) -> Result:
         return Result(
             False, f"receive {printable(spec.receive.pattern)!r} not found in DN {dns[0]!r}"
         )
-    return Result(True, f"LDAP entry {printable(dns[0])}")
+    return Result(True, f"LDAP entry {printable(dns[0]) or '(root DSE)'}")

@@ -63,7 +63,7 @@ async def test_bind_and_receive_on_the_dn(slapd: Daemon, tls: bool) -> None:
 
 async def test_root_dse_with_an_empty_base(slapd: Daemon) -> None:
     result = await probe(target(port_of(slapd, False)), LdapSpec())
-    assert result.ok, result.reason
+    assert (result.ok, result.reason) == (True, "LDAP entry (root DSE)")
 
 
 @SCHEMES
