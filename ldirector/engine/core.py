@@ -20,7 +20,7 @@ from ldirector import logs
 from ldirector.clock import Clock, MonotonicClock
 from ldirector.config.errors import ConfigError, Diagnostic
 from ldirector.config.model import Config, Real, Virtual
-from ldirector.desired import RealKey, desired_table, policy, service_key
+from ldirector.desired import RealKey, policy, real_key, service_key, virtual_service
 from ldirector.engine.fallbackcmd import FallbackCommands
 from ldirector.engine.maintenance import Maintenance
 from ldirector.engine.probes import plan, reals_by_key
@@ -36,7 +36,15 @@ from ldirector.health import (
 )
 from ldirector.ipvs.backend import ApplyError, IpvsBackend, IpvsError, describe
 from ldirector.ipvs.toggles import ToggleError
-from ldirector.ipvs.types import AddService, DelService, IpvsTable, Op, ServiceKey
+from ldirector.ipvs.types import (
+    AddService,
+    DelService,
+    DestKey,
+    IpvsTable,
+    Op,
+    ServiceKey,
+    VirtualService,
+)
 from ldirector.owned import OwnedStore
 from ldirector.reconcile import diff
 from ldirector.scheduler import DEFAULT_CONCURRENCY, CheckRunner, Observation, Probe, Scheduler
@@ -111,6 +119,7 @@ class Engine:
         rng: random.Random | None = None,
         on_event: Callable[[Notice], None] | None = None,
         on_ready: Callable[[], None] | None = None,
+        on_observation: Callable[[Observation], None] | None = None,
     ) -> None:
         self.config = config
         self._backend = backend
@@ -122,6 +131,8 @@ class Engine:
         self._maintenance = maintenance
         self._on_event = on_event
         self._on_ready = on_ready
+        #: Sees every check result (metrics, benchmarks); must be cheap and must not raise.
+        self._on_observation = on_observation
         self._queue: asyncio.Queue[Observation] = asyncio.Queue()
         self._scheduler = Scheduler(
             self._queue, clock=self._clock, run=run, concurrency=concurrency, rng=rng
@@ -131,6 +142,9 @@ class Engine:
         self._probe_of: dict[RealKey, Probe] = {}
         self._readers: dict[Probe, tuple[RealKey, ...]] = {}
         self._reals = reals_by_key(config)
+        self._layout: list[tuple[Virtual, ServiceKey, tuple[RealKey, ...]]] = []
+        self._desired_cache: dict[ServiceKey, tuple[object, VirtualService]] = {}
+        self._lay_out()
         #: Per virtual: is any real up? None until first decided. Drives fallbackcommand.
         self._serving: dict[ServiceKey, bool] = {}
         self._lock = asyncio.Lock()
@@ -247,13 +261,29 @@ class Engine:
     # --- state -------------------------------------------------------------------------------
 
     def _service_keys(self) -> set[ServiceKey]:
-        return {service_key(v) for v in self.config.virtuals}
+        return {key for _, key, _ in self._layout}
+
+    def _lay_out(self) -> None:
+        """Index the config: each virtual with its service key and its reals' keys."""
+        layout = []
+        for virtual in self.config.virtuals:
+            keys = tuple(
+                dict.fromkeys(
+                    k
+                    for k in (real_key(virtual, r) for r in virtual.reals)
+                    if self._reals[k][0] is virtual
+                )
+            )
+            layout.append((virtual, service_key(virtual), keys))
+        self._layout = layout
+        self._desired_cache = {}
 
     def _install(
         self, config: Config, actual: IpvsTable, *, keep: Mapping[RealKey, RealHealth]
     ) -> set[Probe]:
         """Build probes and health for ``config``; return the probes to run at once."""
         self._probe_of, self._readers = plan(config)
+        self._lay_out()
         health: dict[RealKey, RealHealth] = {}
         for key, (virtual, _) in self._reals.items():
             if key in keep:
@@ -271,6 +301,8 @@ class Engine:
 
     def _observe(self, obs: Observation) -> bool:
         """Apply one observation to every real that reads its probe; True if a status moved."""
+        if self._on_observation:
+            self._on_observation(obs)
         moved = False
         for key in self._readers.get(obs.probe, ()):  # a probe dropped by reload reads nothing
             virtual, real = self._reals[key]
@@ -290,16 +322,11 @@ class Engine:
 
     def _update_serving(self) -> None:
         """Fire fallback events and fallbackcommands for virtuals whose "any real up" flipped."""
-        for virtual in self.config.virtuals:
-            key = service_key(virtual)
+        for virtual, key, rkeys in self._layout:
             pol = policy(virtual)
             if pol.mode is CheckMode.OFF:
                 continue
-            now = any(
-                self.health.get(rkey, RealHealth()).status is Status.UP
-                for rkey, (v, _) in self._reals.items()
-                if v is virtual
-            )
+            now = any(self.health[rkey].status is Status.UP for rkey in rkeys)
             before = self._serving.get(key)
             self._serving[key] = now
             if before is None and not now:
@@ -354,12 +381,36 @@ class Engine:
                 if owned != self.owned:
                     self.owned = owned
                     await self._save_owned()  # before creating anything: a crash keeps the claim
-                desired = desired_table(self.config, self.health, actual)
-                await self._apply(diff(desired, actual, self.owned), "start")
+                desired = self._desired(actual)
+                # Only services that differ go through diff: at 10,000 reals a full diff
+                # costs the event loop tens of milliseconds at every resync.
+                changed = {
+                    k for k in self.owned if desired.services.get(k) != actual.services.get(k)
+                }
+                await self._apply(diff(desired.only(changed), actual, changed), "start")
             except IpvsError as exc:
                 log.error("cannot reconcile the IPVS table: %s", exc)
             except OSError as exc:
                 log.error("cannot record owned services: %s", exc)
+
+    def _desired(self, actual: IpvsTable) -> IpvsTable:
+        """``desired.desired_table``, recomputing only virtuals whose inputs changed."""
+        readd = self.config.readdquiescent
+        services: dict[ServiceKey, VirtualService] = {}
+        for virtual, key, rkeys in self._layout:
+            present: frozenset[DestKey] | None = None
+            if virtual.quiescent and not readd:  # the only case where the kernel is an input
+                have = actual.services.get(key)
+                present = frozenset(have.dests) if have else frozenset()
+            signature = (virtual, tuple(self.health[k].status for k in rkeys), present)
+            cached = self._desired_cache.get(key)
+            if cached is not None and cached[0] == signature:
+                vs = cached[1]
+            else:
+                vs = virtual_service(virtual, self.health, actual, readdquiescent=readd)
+                self._desired_cache[key] = (signature, vs)
+            services.setdefault(key, vs)
+        return IpvsTable.of(*services.values())
 
     async def _apply(self, ops: Iterable[Op], phase: str) -> None:
         ops = list(ops)

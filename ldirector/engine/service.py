@@ -8,6 +8,7 @@ over a new, valid one.
 from __future__ import annotations
 
 import logging
+import resource
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from ldirector.ipvs import toggles
 from ldirector.ipvs.backend import IpvsBackend
 from ldirector.owned import STATE_DIR, OwnedStore, default_path
 from ldirector.process import DaemonContext, Settings
+from ldirector.scheduler import DEFAULT_CONCURRENCY
 
 log = logging.getLogger(__name__)
 
@@ -27,6 +29,24 @@ def _netlink() -> IpvsBackend:
     from ldirector.ipvs.netlink import NetlinkBackend
 
     return NetlinkBackend()
+
+
+def raise_file_limit(wanted: int) -> int:
+    """Lift the soft RLIMIT_NOFILE towards ``wanted`` (each check in flight holds a socket).
+
+    Debian's default soft limit of 1024 is below the scheduler's cap; the hard limit is not.
+    Returns the soft limit now in force.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = wanted if hard == resource.RLIM_INFINITY else min(wanted, hard)
+    if target > soft:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (OSError, ValueError) as exc:
+            log.warning("cannot raise the open-files limit to %d: %s", target, exc)
+            return soft
+        return target
+    return soft
 
 
 def _config(settings: Settings) -> Config:
@@ -55,6 +75,7 @@ class EngineService:
 
     async def run(self) -> None:
         config = _config(self.ctx.settings)
+        raise_file_limit(DEFAULT_CONCURRENCY + 1024)
         clock = MonotonicClock()
         backend = self._backend_factory()
         maintenance = Maintenance(config.maintenancedir, clock) if config.maintenancedir else None

@@ -16,7 +16,7 @@ import pytest
 from checks.types import CheckSpec, ConnectSpec, HttpSpec, Result, SimpleTcpSpec, Target
 from ldirector.clock import FakeClock
 from ldirector.health import CheckKind
-from ldirector.scheduler import Observation, Probe, Scheduler, run_once
+from ldirector.scheduler import Observation, Probe, Scheduler, Slots, run_once
 
 
 def target(port: int = 80, host: str = "127.0.0.1") -> Target:
@@ -271,3 +271,37 @@ async def test_black_holed_reals_do_not_delay_a_failing_healthy_one() -> None:
     # run side by side, its failure is seen within about one interval.
     assert detected < 1.5
     assert obs.result.reason == "FAIL"
+
+
+async def test_slots_hand_over_in_order_and_survive_cancelled_waiters() -> None:
+    slots = Slots(1)
+    order: list[int] = []
+    await slots.acquire()
+
+    async def worker(n: int) -> None:
+        async with slots:
+            order.append(n)
+
+    tasks = [asyncio.create_task(worker(n)) for n in range(5)]
+    await asyncio.sleep(0)
+    assert slots.waiting == 5
+    tasks[1].cancel()  # a waiter that gives up must not leak a slot
+    slots.release()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    assert order == [0, 2, 3, 4]
+    # every slot came back: two acquisitions in a row do not wait
+    await asyncio.wait_for(slots.acquire(), 1)
+    slots.release()
+
+
+async def test_slot_handed_to_a_task_cancelled_at_the_same_moment_is_passed_on() -> None:
+    slots = Slots(1)
+    await slots.acquire()
+    first = asyncio.create_task(slots.acquire())
+    second = asyncio.create_task(slots.acquire())
+    await asyncio.sleep(0)
+    slots.release()  # hands the slot to `first`...
+    first.cancel()  # ...which is cancelled before it runs: the slot goes to `second`
+    await asyncio.gather(first, return_exceptions=True)
+    await asyncio.wait_for(second, 1)
+    assert slots.waiting == 0

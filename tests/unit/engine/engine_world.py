@@ -13,6 +13,7 @@ from pathlib import Path
 from checks.types import CheckSpec, Result, Target
 from ldirector.clock import FakeClock
 from ldirector.config import Config, loads
+from ldirector.desired import desired_table
 from ldirector.engine import Engine, Notice
 from ldirector.engine.fallbackcmd import FallbackCommands
 from ldirector.engine.maintenance import Maintenance
@@ -94,6 +95,12 @@ class World:
         out = [f"{n.event.kind} {n.real.dest if n.real else n.virtual.vid}" for n in self.notices]
         self.notices.clear()
         return out
+
+    def converged(self) -> bool:
+        """The kernel holds exactly what ``desired_table`` says for the configured services."""
+        table = self.backend.table
+        want = desired_table(self.engine.config, self.engine.health, table)
+        return want == table.only(want.services)
 
     def table(self) -> list[str]:
         """The kernel table, one ``service dest weight`` line per entry."""

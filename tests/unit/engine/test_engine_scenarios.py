@@ -70,6 +70,7 @@ async def test_cold_start_adds_only_healthy_reals_and_no_flap(tmp_path: Path) ->
     await w.clock.advance(30)
     assert w.ops() == []
     assert w.table() == ["tcp:127.0.0.100:80", "  127.0.0.2:8080 w5"]
+    assert w.converged()
     # Every real was checked about once per checkinterval.
     per_real = {
         t: sum(1 for _, tt, _ in w.calls if tt == t) for t in ("127.0.0.2:8080", "127.0.0.3:8080")
@@ -139,8 +140,10 @@ async def test_quiescent_failurecount_fallback_and_fallbackcommand(tmp_path: Pat
         "  127.0.0.1:80 w1",
     ]
 
+    assert w.converged()
     w.up["127.0.0.2:8080"] = True
     await w.clock.advance(10)
+    assert w.converged()
     assert w.events() == ["restored 127.0.0.2:8080", "fallback-off tcp:127.0.0.100:80"]
     assert w.ops() == [
         "-e -t 127.0.0.100:80 -r 127.0.0.2:8080 -m -w 3 -x 0 -y 0",
@@ -277,7 +280,7 @@ async def test_reload_applies_the_difference_and_keeps_health(tmp_path: Path) ->
     assert w.ops() == ["-a -t 127.0.0.102:80 -r 127.0.0.5:8080 -m -w 1 -x 0 -y 0"]
     assert w.store.load() == {SVC, InetServiceKey(Protocol.TCP, ip_address("127.0.0.102"), 80)}
     await w.clock.advance(60)
-    assert w.ops() == []
+    assert w.ops() == [] and w.converged()
     await w.engine.shutdown()  # cleanstop=no: the table keeps serving
     assert w.ops() == []
     assert len(w.backend.table) == 2

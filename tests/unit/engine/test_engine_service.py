@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import resource
 from pathlib import Path
 
 from engine_world import config
 
-from ldirector.engine.service import EngineService
+from ldirector.engine.service import EngineService, raise_file_limit
 from ldirector.ipvs.fake import FakeBackend
 from ldirector.process import DaemonContext, Settings
 from ldirector.sdnotify import Notifier
@@ -54,3 +55,14 @@ async def test_stop_before_run_returns_at_once(tmp_path: Path) -> None:
     service = EngineService(ctx, backend=FakeBackend, state_dir=tmp_path)
     service.stop()
     await asyncio.wait_for(service.run(), 5)
+
+
+def test_raise_file_limit_stays_within_the_hard_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    try:
+        assert raise_file_limit(1) == soft  # never lowers it
+        got = raise_file_limit(soft + 10)
+        assert got == (soft + 10 if hard == resource.RLIM_INFINITY else min(soft + 10, hard))
+        assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == got
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
