@@ -239,7 +239,13 @@ class Engine:
 
     async def _switch(self, config: Config) -> None:
         async with self._lock:
-            actual = await self._backend.dump()
+            try:
+                actual = await self._backend.dump()
+            except IpvsError as exc:
+                # New reals are seeded from the kernel; without it they could not be told
+                # from serving ones, so the switch waits for a reload that can read it.
+                log.error("reload: %s; still running the previous configuration", exc)
+                return
         probe_of, _ = plan(config)
         reals = reals_by_key(config)
         same = {

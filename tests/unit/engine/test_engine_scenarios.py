@@ -12,6 +12,8 @@ import pytest
 from engine_world import World, config
 
 from ldirector.engine import Notice
+from ldirector.ipvs.backend import IpvsError
+from ldirector.ipvs.fake import FakeBackend
 from ldirector.ipvs.types import (
     AddDest,
     AddService,
@@ -555,3 +557,33 @@ async def test_run_serves_until_stop_and_survives_a_broken_event_handler(
     assert "Added real server: 127.0.0.2:8080 (127.0.0.100:80) (Weight set to 5)" in caplog.text
     assert "Deleted real server: 127.0.0.2:8080 (127.0.0.100:80)" in caplog.text
     assert "Added fallback server: 127.0.0.1:80 (127.0.0.100:80) (Weight set to 1)" in caplog.text
+
+
+class _Unreadable(FakeBackend):
+    broken = False
+
+    async def dump(self) -> IpvsTable:
+        if self.broken:
+            raise IpvsError("cannot read the IPVS table: netlink socket closed")
+        return await super().dump()
+
+
+async def test_unreadable_kernel_keeps_the_previous_config(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    backend = _Unreadable()
+    w = World(BEFORE_HUP, tmp_path, backend=backend, up={"127.0.0.2:8080": True})
+    await w.engine.start()
+    await w.clock.advance(0)
+    before = w.engine.config
+    backend.broken = True
+    with caplog.at_level(logging.ERROR):
+        await w.engine.reload(config(AFTER_HUP))
+        await w.clock.advance(10)  # the resync fails too, and says so
+    assert w.engine.config is before
+    assert "still running the previous configuration" in caplog.text
+    assert "cannot reconcile the IPVS table" in caplog.text
+    backend.broken = False
+    await w.clock.advance(10)
+    assert w.converged()
+    await w.engine.shutdown()
