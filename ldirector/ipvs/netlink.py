@@ -10,9 +10,12 @@ high-level API has the bugs listed in docs/ipvs.md); pyroute2 is not needed at r
 from __future__ import annotations
 
 import asyncio
+import ctypes
 import errno
 import itertools
+import os
 import socket
+import threading
 from collections.abc import Sequence
 
 from ldirector.ipvs import genl
@@ -23,6 +26,7 @@ NETLINK_GENERIC = 16
 SOL_NETLINK = 270
 NETLINK_CAP_ACK = 10  # errors echo only the failed request's header, not its whole body
 SO_RCVBUFFORCE = 33
+CLONE_NEWNET = 0x40000000
 
 #: Requests per send. The kernel handles a send's requests in order before send returns; each
 #: failure queues one error message, so the receive buffer must hold a whole batch of them.
@@ -38,10 +42,45 @@ NO_PERMISSION = (
 )
 
 
-class NetlinkBackend:
-    """IPVS through the kernel's generic-netlink family "IPVS", in this network namespace."""
+def netns_socket(netns: str, family: int, kind: int, proto: int = 0) -> socket.socket:
+    """A socket created inside network namespace ``netns`` (a name under /run/netns or a path).
 
-    def __init__(self) -> None:
+    A socket stays in the namespace it was created in, so only a short-lived thread of ours
+    enters the namespace; the rest of the process stays where it is.
+    """
+    path = netns if "/" in netns else f"/run/netns/{netns}"
+    made: list[socket.socket] = []
+    failed: list[BaseException] = []
+
+    def enter() -> None:
+        try:
+            with open(path, "rb") as handle:
+                libc = ctypes.CDLL(None, use_errno=True)
+                if libc.setns(handle.fileno(), CLONE_NEWNET) != 0:
+                    code = ctypes.get_errno()
+                    raise OSError(
+                        code, f"cannot enter network namespace {netns}: {os.strerror(code)}"
+                    )
+            made.append(socket.socket(family, kind, proto))
+        except BaseException as exc:  # handed to the caller's thread below
+            failed.append(exc)
+
+    thread = threading.Thread(target=enter, name=f"netns-{netns}")
+    thread.start()
+    thread.join()
+    if failed:
+        raise failed[0]
+    return made[0]
+
+
+class NetlinkBackend:
+    """IPVS through the kernel's generic-netlink family "IPVS".
+
+    ``netns`` selects a network namespace (IPVS tables are per namespace); default: our own.
+    """
+
+    def __init__(self, netns: str | None = None) -> None:
+        self._netns = netns
         self._sock: socket.socket | None = None
         self._family = 0
         self._seq = itertools.count(1)
@@ -51,7 +90,17 @@ class NetlinkBackend:
     async def _socket(self) -> socket.socket:
         if self._sock is not None:
             return self._sock
-        sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC)
+        if self._netns is None:
+            sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC)
+        else:
+            try:
+                sock = netns_socket(
+                    self._netns, socket.AF_NETLINK, socket.SOCK_RAW, NETLINK_GENERIC
+                )
+            except OSError as exc:
+                raise IpvsError(
+                    f"cannot open IPVS in network namespace {self._netns}: {exc}"
+                ) from None
         try:
             sock.setblocking(False)
             sock.bind((0, 0))
