@@ -8,8 +8,8 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from servers_part2 import (
-    FTP_FILE,
+from part2.daemons_text import FTP_FILE, start_vsftpd
+from part2.support import (
     Daemon,
     assert_times_out_cleanly,
     cancel_at_many_points,
@@ -18,7 +18,6 @@ from servers_part2 import (
     probe,
     refused_tcp,
     running,
-    start_vsftpd,
     target,
 )
 

@@ -8,10 +8,8 @@ import re
 from collections.abc import Iterator
 
 import pytest
-from servers_part2 import (
-    LDAP_ROOT_DN,
-    LDAP_ROOT_PASSWORD,
-    LDAP_SUFFIX,
+from part2.daemons_data import LDAP_ROOT_DN, LDAP_ROOT_PASSWORD, LDAP_SUFFIX, start_slapd
+from part2.support import (
     Daemon,
     assert_times_out_cleanly,
     cancel_at_many_points,
@@ -19,7 +17,6 @@ from servers_part2 import (
     probe,
     refused_tcp,
     running,
-    start_slapd,
     target,
 )
 

@@ -7,9 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from servers_part2 import (
-    MAIL_PASSWORD,
-    MAIL_USER,
+from part2.daemons_text import MAIL_PASSWORD, MAIL_USER, start_dovecot
+from part2.support import (
     Daemon,
     assert_times_out_cleanly,
     cancel_at_many_points,
@@ -18,7 +17,6 @@ from servers_part2 import (
     probe,
     refused_tcp,
     running,
-    start_dovecot,
     target,
 )
 

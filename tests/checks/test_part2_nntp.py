@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from servers_part2 import (
+from part2.daemons_text import start_jamnntpd
+from part2.support import (
     Daemon,
     assert_times_out_cleanly,
     cancel_at_many_points,
@@ -13,7 +14,6 @@ from servers_part2 import (
     probe,
     refused_tcp,
     running,
-    start_jamnntpd,
     target,
 )
 

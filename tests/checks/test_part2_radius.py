@@ -7,11 +7,14 @@ import socket
 from collections.abc import Iterator
 
 import pytest
-from servers_part2 import (
+from part2.daemons_data import (
     RADIUS_LOCKED,
     RADIUS_PASSWORD,
     RADIUS_SECRET,
     RADIUS_USER,
+    start_freeradius,
+)
+from part2.support import (
     Daemon,
     assert_times_out_cleanly,
     cancel_at_many_points,
@@ -20,7 +23,6 @@ from servers_part2 import (
     leak_free,
     probe,
     running,
-    start_freeradius,
     target,
 )
 

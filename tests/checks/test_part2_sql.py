@@ -7,10 +7,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from servers_part2 import (
-    SQL_DB,
-    SQL_PASSWORD,
-    SQL_USER,
+from part2.daemons_data import SQL_DB, SQL_PASSWORD, SQL_USER, start_mariadb, start_postgres
+from part2.support import (
     Daemon,
     assert_times_out_cleanly,
     cancel_at_many_points,
@@ -19,8 +17,6 @@ from servers_part2 import (
     probe,
     refused_tcp,
     running,
-    start_mariadb,
-    start_postgres,
     target,
 )
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-import servers_part2
+from part2 import support
 
 from checks._lines import printable
 
@@ -11,17 +11,17 @@ from checks._lines import printable
 def test_missing_daemon_skips_outside_ci(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CI", raising=False)
     with pytest.raises(pytest.skip.Exception, match="not installed"):
-        servers_part2.need("/nonexistent/daemon")
+        support.need("/nonexistent/daemon")
 
 
 def test_missing_daemon_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="CI=true and /nonexistent/daemon"):
-        servers_part2.need("/nonexistent/daemon")
+        support.need("/nonexistent/daemon")
 
 
 def test_installed_daemon_is_found() -> None:
-    assert servers_part2.need("/nonexistent/daemon", "/bin/sh") == "/bin/sh"
+    assert support.need("/nonexistent/daemon", "/bin/sh") == "/bin/sh"
 
 
 def test_reasons_are_one_bounded_line() -> None:
