@@ -39,6 +39,7 @@ DAEMON_STATUSES = frozenset({"starting", "running", "stopping", "reloading"})
 SMTP_PORT = 25
 SEND_TIMEOUT = 30.0
 QUEUE_SIZE = 256
+TICK_INTERVAL = 1.0
 #: Operators drop alert_subject.j2 / alert_body.j2 here to replace the shipped templates.
 TEMPLATE_DIR = Path("/etc/ldirector/templates")
 _POLICY = policy.SMTP.clone(max_line_length=998)
@@ -276,13 +277,28 @@ class Alerter:
         A real added then removed while the table is rebuilt (or a fallback added and deleted)
         ends where it began, so it sends nothing.
         """
-        batch = self._batch = _Batch()
+        self.hold()
         try:
             yield
         finally:
-            self._batch = None
+            self.release()
+
+    def hold(self, status: str | None = None) -> None:
+        """Start holding events (see ``settling``); optionally switch the daemon status."""
+        if status is not None:
+            self.status = status
+        if self._batch is None:
+            self._batch = _Batch()
+
+    def release(self, status: str | None = None) -> None:
+        """Send the net changes of what was held (under the status they happened in), then
+        optionally switch the daemon status."""
+        batch, self._batch = self._batch, None
+        if batch is not None:
             for event in collapse(batch.events):
                 self.notify(event)
+        if status is not None:
+            self.status = status
 
     def tick(self) -> None:
         """Queue every emailalertfreq reminder that is due; call it about once a second."""
@@ -330,9 +346,17 @@ class Alerter:
         return Outgoing(message, envelope_from, event.settings.recipients, event.settings.smtp)
 
     async def run(self) -> None:
-        """Send queued alerts one at a time until cancelled; failures are logged and dropped."""
+        """Send queued alerts one at a time until cancelled; failures are logged and dropped.
+
+        Between alerts (at least once a second) it also queues the due reminders.
+        """
         while True:
-            event, status, subject = await self._queue.get()
+            self.tick()
+            try:
+                async with asyncio.timeout(TICK_INTERVAL):
+                    event, status, subject = await self._queue.get()
+            except TimeoutError:
+                continue
             try:
                 await self._deliver(event, status, subject)
             finally:

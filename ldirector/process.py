@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Protocol, TextIO
 
 from ldirector import logs
+from ldirector.alerts import Alerter
 from ldirector.sdnotify import Notifier
 
 DEFAULT_RUN_DIR = Path("/run")
@@ -264,6 +265,7 @@ class SignalGlue:
 # --- running the daemon body -----------------------------------------------------------------
 
 STOP_GRACE = 45.0  # how long the body may spend on cleanstop before it is cancelled
+ALERT_FLUSH = 10.0  # how long queued emails may delay the exit
 
 
 class ConfigInvalid(Exception):
@@ -303,6 +305,9 @@ class DaemonContext:
     notifier: Notifier
     #: Call once the first reconcile is done: READY=1 to systemd, exit 0 for ``start``.
     ready: Callable[[], None]
+    #: Where the body reports state changes for email (``Alerter.notify``). Events of the
+    #: start-up and of each reload are held and settled to their net effect (U4).
+    alerter: Alerter
 
 
 class Service(Protocol):
@@ -408,6 +413,7 @@ class _Runner:
         #: Runs ``<verb>`` for execute= instances (blocking: always called in a thread).
         self.children = children
         self.notifier = Notifier()
+        self.alerter = Alerter()
         self.secret_filter: logs.SecretFilter | None = None
         self.destination: logs.Destination | None = None
         self._ready = False
@@ -419,6 +425,7 @@ class _Runner:
         if self._ready:
             return
         self._ready = True
+        self.alerter.release("running")
         self.notifier.ready()
         if self.detached is not None:
             self.detached.report(0)
@@ -432,12 +439,15 @@ class _Runner:
     async def main(self) -> int:
         loop = asyncio.get_running_loop()
         ctx = DaemonContext(
-            self.config_path, self.cfgname, self.settings, self.notifier, self.ready
+            self.config_path, self.cfgname, self.settings, self.notifier, self.ready, self.alerter
         )
+        self.alerter.hold("starting")
+        mailer = loop.create_task(self.alerter.run())
         body = self.service_factory(ctx)
         run_task = loop.create_task(body.run())
 
         def on_stop(signal_name: str) -> None:
+            self.alerter.release("stopping")
             self.notifier.stopping()
             body.stop()
             loop.call_later(STOP_GRACE, run_task.cancel)
@@ -478,6 +488,9 @@ class _Runner:
                     await asyncio.to_thread(self.children, "stop", self.settings.execute)
             except TimeoutError:
                 log.error("execute= instances did not stop within %g s", STOP_GRACE)
+        self.alerter.release()
+        await _bounded(self.alerter.join(), ALERT_FLUSH)
+        mailer.cancel()
         if glue.stop_signal is not None:
             log.info(logs.terminated_message(glue.stop_signal))
         return code
@@ -498,7 +511,11 @@ class _Runner:
                 return
             self._relog(new)
             old, self.settings = self.settings, new
-            await body.reload(new)
+            self.alerter.hold("reloading")
+            try:
+                await body.reload(new)
+            finally:
+                self.alerter.release("running")
             self._spawn(asyncio.to_thread(self._sync_children, old.execute, new.execute))
         finally:
             self.notifier.ready()
@@ -581,3 +598,9 @@ async def _run_callback(callback: str, config_path: Path) -> None:
         return
     if code:
         log.error("callback %s exited with %d", callback, code)
+
+
+async def _bounded(awaitable: Awaitable[None], seconds: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(seconds):
+            await awaitable

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import os
+import signal
 import socket
 import time
 from collections.abc import AsyncIterator, Iterator
@@ -14,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from aiosmtpd.controller import Controller
+from ops_sandbox import Sandbox, sandbox_fixture  # noqa: F401 (pytest fixture)
 
 from ldirector import alerts, logs
 
@@ -325,3 +328,44 @@ def test_every_engine_kind_is_classified() -> None:
 
     silent = {str(k) for k in EngineKind if alerts.kind_for(k) is None}
     assert silent == {"soft-failure", "failures-reset"}
+
+
+async def test_held_events_carry_the_status_they_happened_in(smtp: tuple[Collector, str]) -> None:
+    collector, address = smtp
+    s = settings(address)
+    alerter = alerts.Alerter(hostname="h")
+    async with running(alerter):
+        alerter.hold("starting")
+        alerter.notify(event(alerts.EventKind.ADDED, s))
+        alerter.release("running")
+        alerter.hold("reloading")
+        alerter.notify(event(alerts.EventKind.DELETED, s))
+        alerter.release("running")
+        alerter.notify(event(alerts.EventKind.RESTORED, s))
+        await drained(alerter)
+    statuses = [
+        next(ln for ln in str(m.get_payload()).splitlines() if ln.startswith("Daemon-Status"))
+        for _, _, m in collector.envelopes
+    ]
+    assert statuses == [
+        "Daemon-Status: starting",
+        "Daemon-Status: reloading",
+        "Daemon-Status: running",
+    ]
+
+
+def test_daemon_sends_alerts_with_its_status(smtp: tuple[Collector, str], sandbox: Sandbox) -> None:
+    collector, address = smtp
+    sandbox.env["DRIVER_SMTP"] = address
+    pid = sandbox.start()
+    os.kill(pid, signal.SIGHUP)
+    assert sandbox.wait_for(lambda: len(collector.envelopes) == 2, timeout=10)
+    sent = [(m["Subject"], str(m.get_payload()).splitlines()[2]) for _, _, m in collector.envelopes]
+    assert sent == [
+        (
+            "Added real server: 127.0.0.2:80 (127.0.0.1:80) (Weight set to 1)",
+            "Daemon-Status: starting",
+        ),
+        ("Deleted real server: 127.0.0.2:80 (127.0.0.1:80)", "Daemon-Status: reloading"),
+    ]
+    assert any("emailalert: Deleted real server" in line for line in sandbox.log_lines())
