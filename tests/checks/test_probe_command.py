@@ -173,3 +173,15 @@ def test_cli_check_probe_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixtur
     captured = capsys.readouterr()
     assert captured.out == ""
     assert captured.err.startswith(f"{bad}:1: error:")
+
+
+def test_probe_the_shipped_example(capsys: pytest.CaptureFixture[str]) -> None:
+    from ldirector import cli
+    from ldirector.config import load
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "ldirectord.cf"
+    reals = sum(len(v.reals) for v in load(example).virtuals)
+    assert cli.main(["check", "--probe", str(example)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split()[:3] == ["VIRTUAL", "REAL", "CHECK"]
+    assert len(lines) == 2 + reals
