@@ -66,6 +66,7 @@ vsftpd_log_file={d.directory}/vsftpd.log
 dual_log_enable=NO
 syslog_enable=NO
 ftpd_banner=ldirector test FTP
+delay_failed_login=0
 """
     )
     conf.chmod(0o600)
