@@ -115,16 +115,9 @@ class _Builder:
         negotiatetimeout = (
             v.negotiatetimeout or v.checktimeout or g.negotiatetimeout or g.checktimeout or 30.0
         )
-        checkinterval = g.checkinterval or 10.0
-        if v.checkinterval is not None:
-            if g.fork:
-                checkinterval = v.checkinterval
-            else:
-                vid = f"{protocol}:{v.address.address}:{vport}" if fwmark is None else fwmark
-                self.warn(
-                    v.spans["checkinterval"],
-                    f"checkinterval in virtual service {vid} ignored when fork=no",
-                )
+        # ldirectord honours a block's checkinterval only with fork=yes; every probe here has its
+        # own cadence, so a per-virtual value always counts (issue: U8, reference 2.4).
+        checkinterval = v.checkinterval or g.checkinterval or 10.0
         checkcount = v.checkcount or g.checkcount or 1
         ops = bool(v.ops)
         if ops and protocol is not Protocol.UDP:

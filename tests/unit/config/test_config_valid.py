@@ -243,7 +243,7 @@ EXPECT: dict[str, dict[str, Any]] = {
         "virtuals": [
             {"checktimeout": 4.0, "negotiatetimeout": 4.0},
             {"checktimeout": 7.0, "negotiatetimeout": 7.0},
-            {"checktimeout": 12.0, "negotiatetimeout": 12.0},
+            {"checktimeout": 12.0, "negotiatetimeout": 12.0, "checkinterval": 3.0},
             {"checktimeout": 2.5, "negotiatetimeout": 9.0, "checkcount": 3, "failurecount": 2},
         ]
     },
@@ -377,7 +377,7 @@ EXPECT: dict[str, dict[str, Any]] = {
         "virtuals": [
             {
                 "vid": "tcp:127.0.0.1:80",
-                "checkinterval": 2.0,  # honoured because fork=yes
+                "checkinterval": 2.0,
                 "persistent": 600,
                 "netmask": IPv4Address("255.255.255.0"),
                 "schedflags": ("sh-fallback", "sh-port"),
