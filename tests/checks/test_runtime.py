@@ -112,3 +112,20 @@ async def test_cancelled_mid_check_leaves_nothing_behind(
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
+
+
+def test_checks_never_import_ldirector() -> None:
+    import ast
+    from pathlib import Path
+
+    package = Path(checks.__file__).parent
+    for module in package.glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text(), str(module))):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            assert not any(n.split(".")[0] == "ldirector" for n in names), module.name
