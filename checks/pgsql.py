@@ -20,7 +20,7 @@ async def check(target: Target, spec: PgsqlSpec) -> Result:
     if not spec.login or not spec.query:
         return Result(False, "service=pgsql needs a login and a request (the SQL query)")
     try:
-        import asyncpg  # type: ignore[import-untyped]
+        import asyncpg
     except ImportError:
         return Result(False, missing_driver("pgsql", "asyncpg"))
     conn: Any = None

@@ -125,12 +125,8 @@ SERVICES: Mapping[Service, ServiceInfo] = MappingProxyType(
         Service.HTTP_PROXY: ServiceInfo(default_port=3128, spec_type=HttpSpec),
         Service.IMAP: ServiceInfo(default_port=143, spec_type=ImapSpec),
         Service.IMAPS: ServiceInfo(default_port=993, spec_type=ImapSpec),
-        Service.LDAP: ServiceInfo(
-            default_port=389, spec_type=LdapSpec, module="ldap3", extra="ldap"
-        ),
-        Service.LDAPS: ServiceInfo(
-            default_port=636, spec_type=LdapSpec, module="ldap3", extra="ldap"
-        ),
+        Service.LDAP: ServiceInfo(default_port=389, spec_type=LdapSpec),
+        Service.LDAPS: ServiceInfo(default_port=636, spec_type=LdapSpec),
         Service.MYSQL: ServiceInfo(
             default_port=3306, spec_type=MysqlSpec, module="aiomysql", extra="mysql"
         ),
