@@ -139,6 +139,8 @@ class NetlinkBackend:
 
     async def apply(self, ops: Sequence[Op]) -> None:
         """Apply ops in batches of BATCH requests; raise ApplyError naming each failed op."""
+        if not ops:
+            return
         failures: list[IpvsError] = []
         async with self._lock:
             sock = await self._socket()
