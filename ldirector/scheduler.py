@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import logging
+import math
 import random
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -21,6 +22,9 @@ from ldirector.clock import Clock, MonotonicClock
 from ldirector.health import CheckKind, Rotation
 
 log = logging.getLogger(__name__)
+
+#: Immediate (cold-start) checks started per second at most.
+DEFAULT_BURST_RATE = 500.0
 
 CheckRunner = Callable[[Target, CheckSpec], Awaitable[Result]]
 
@@ -137,8 +141,10 @@ class Scheduler:
         run: CheckRunner = checks.run,
         concurrency: int = DEFAULT_CONCURRENCY,
         rng: random.Random | None = None,
+        burst_rate: float = DEFAULT_BURST_RATE,
     ) -> None:
         self._queue = queue
+        self._burst_rate = burst_rate
         self._clock = clock or MonotonicClock()
         self._run = run
         self._slots = Slots(concurrency)
@@ -153,20 +159,29 @@ class Scheduler:
         """Run exactly ``probes``: new ones start, missing ones stop, the rest keep their cadence.
 
         A new probe's first run is at a random offset within its interval (so thousands of
-        checks do not fire in lock-step, U7). A probe in ``immediate`` runs at once instead,
-        and its second run lands at a random point between half and one and a half intervals
-        later, so a cold start of thousands of reals does not stay in lock-step either.
+        checks do not fire in lock-step, U7). Probes in ``immediate`` run at once instead, at
+        most ``burst_rate`` of them per second (a cold start of 10,000 reals would otherwise
+        start 10,000 checks in the same instant), and their second run lands at a random
+        point between half and one and a half intervals later, so they do not stay in
+        lock-step either.
         """
         wanted = set(probes)
-        now_first = set(immediate)
+        new = wanted - self._tasks.keys()
         for probe in list(self._tasks):
             if probe not in wanted:
                 self._tasks.pop(probe).cancel()
-        for probe in wanted - self._tasks.keys():
-            first = probe in now_first
-            offset = 0.0 if first else self._rng.uniform(0, probe.interval)
+        first = [p for p in new if p in set(immediate)]
+        self._rng.shuffle(first)
+        offsets = {p: min(i / self._burst_rate, p.interval) for i, p in enumerate(first)}
+        for probe in new:
+            offset = offsets.get(probe)
             self._tasks[probe] = asyncio.create_task(
-                self._loop(probe, offset, spread=first), name=f"probe {probe.target}"
+                self._loop(
+                    probe,
+                    self._rng.uniform(0, probe.interval) if offset is None else offset,
+                    spread=offset is not None,
+                ),
+                name=f"probe {probe.target}",
             )
 
     async def stop(self) -> None:
@@ -190,9 +205,13 @@ class Scheduler:
             rotation = rotation.after(kind, result.ok)
             self._queue.put_nowait(Observation(probe, kind, result, due, started))
             # The cadence is counted from the scheduled start, so a slow check does not
-            # drift the schedule; a check that overran its slot starts again at once.
+            # drift the schedule. A check that overran its slot waits for the next slot of
+            # its cadence: restarting at once would keep an overloaded host overloaded.
             step = probe.interval
             if spread:
                 step *= self._rng.uniform(0.5, 1.5)
                 spread = False
-            due = max(due + step, self._clock.now())
+            due += step
+            now = self._clock.now()
+            if due < now:
+                due += math.ceil((now - due) / probe.interval) * probe.interval

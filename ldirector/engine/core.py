@@ -13,7 +13,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import checks
 from ldirector import logs
@@ -61,25 +61,40 @@ SysctlWriter = Callable[[Mapping[str, int]], object]
 
 @dataclass(frozen=True, slots=True)
 class Notice:
-    """A transition worth telling an operator about; ``real`` is None for fallback events."""
+    """A transition worth telling an operator about; ``real`` is None for fallback events.
+
+    ``server`` is the real's or fallback's ``RIP:PORT`` and ``message`` the line logged for it
+    in ldirectord's wording (empty when nothing is logged, e.g. no fallback server is set).
+    """
 
     virtual: Virtual
     event: Event
     real: RealKey | None = None
+    server: str = ""
+    message: str = ""
 
 
-def _message(notice: Notice, reals: Mapping[RealKey, tuple[Virtual, Real]]) -> str | None:
-    """ldirectord's wording for a notice, so existing log watchers keep matching."""
+def _worded(notice: Notice, reals: Mapping[RealKey, tuple[Virtual, Real]]) -> Notice:
+    """The notice with its server and ldirectord's wording, so log watchers keep matching."""
     v, kind = notice.virtual, notice.event.kind
     if notice.real is None:
         if v.fallback is None:
-            return None
+            return notice
         where = logs.hostport(v.fallback.address, v.fallback.port)
         if kind is EventKind.FALLBACK_ON:
-            return logs.added_fallback_message(where, v.endpoint)
-        return logs.deleted_fallback_message(where, v.endpoint)
+            return replace(
+                notice, server=where, message=logs.added_fallback_message(where, v.endpoint)
+            )
+        return replace(
+            notice, server=where, message=logs.deleted_fallback_message(where, v.endpoint)
+        )
     _, real = reals[notice.real]
     rip = logs.hostport(real.address, real.port)
+    return replace(notice, server=rip, message=_real_message(notice, real, rip))
+
+
+def _real_message(notice: Notice, real: Real, rip: str) -> str:
+    v, kind = notice.virtual, notice.event.kind
     match kind:
         case EventKind.ADDED:
             return logs.added_real_message(rip, v.endpoint, real.weight)
@@ -344,9 +359,9 @@ class Engine:
                 self._fallback_commands.run(virtual, "stop" if now else "start")
 
     def _notify(self, notice: Notice) -> None:
-        message = _message(notice, self._reals)
-        if message:
-            log.info("%s", message)
+        notice = _worded(notice, self._reals)
+        if notice.message:
+            log.info("%s", notice.message)
         if self._on_event:
             try:
                 self._on_event(notice)

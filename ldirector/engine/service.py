@@ -12,9 +12,10 @@ import resource
 from collections.abc import Callable
 from pathlib import Path
 
+from ldirector import alerts
 from ldirector.clock import MonotonicClock
 from ldirector.config.model import Config
-from ldirector.engine.core import DEFAULT_RESYNC_INTERVAL, Engine
+from ldirector.engine.core import DEFAULT_RESYNC_INTERVAL, Engine, Notice
 from ldirector.engine.maintenance import Maintenance
 from ldirector.ipvs import toggles
 from ldirector.ipvs.backend import IpvsBackend
@@ -88,6 +89,7 @@ class EngineService:
             sysctls=toggles.apply,
             maintenance=maintenance,
             on_ready=self.ctx.ready,
+            on_event=self._alert,
         )
         if self._stop_early:
             self._engine.stop()
@@ -99,7 +101,25 @@ class EngineService:
     async def reload(self, settings: Settings) -> None:
         self.ctx.settings = settings
         if self._engine is not None:
+            before = {v.endpoint for v in self._engine.config.virtuals}
             await self._engine.reload(_config(settings))
+            for gone in before - {v.endpoint for v in self._engine.config.virtuals}:
+                self.ctx.alerter.forget(gone)
+
+    def _alert(self, notice: Notice) -> None:
+        """Hand a transition to the daemon's alerter (email, with reminders)."""
+        kind = alerts.kind_for(notice.event.kind)
+        if kind is None or not notice.message or self._engine is None:
+            return
+        self.ctx.alerter.notify(
+            alerts.Event(
+                kind=kind,
+                message=notice.message,
+                virtual=notice.virtual.endpoint,
+                server=notice.server,
+                settings=alerts.settings_for(notice.virtual, self._engine.config.emailalertfrom),
+            )
+        )
 
     def stop(self) -> None:
         if self._engine is None:

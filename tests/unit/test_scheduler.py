@@ -305,3 +305,38 @@ async def test_slot_handed_to_a_task_cancelled_at_the_same_moment_is_passed_on()
     await asyncio.gather(first, return_exceptions=True)
     await asyncio.wait_for(second, 1)
     assert slots.waiting == 0
+
+
+async def test_cold_start_burst_is_rate_limited() -> None:
+    clock = FakeClock()
+    runner = Recorder(clock)
+    sched = Scheduler(asyncio.Queue(), clock=clock, run=runner, burst_rate=10)
+    probes = [
+        Probe(target=target(p), spec=ConnectSpec(), timeout=5, interval=60) for p in range(1, 21)
+    ]
+    sched.set_probes(probes, immediate=probes)
+    await clock.advance(0)
+    assert len(runner.calls) == 1  # one now, the others at most 10 per second
+    await clock.advance(1.95)
+    assert sorted(t for t, _, _ in runner.calls) == pytest.approx([i / 10 for i in range(20)])
+    await sched.stop()
+
+
+async def test_an_overrunning_check_waits_for_its_next_slot() -> None:
+    clock = FakeClock()
+
+    async def slow(t: Target, spec: CheckSpec) -> Result:
+        starts.append(clock.now())
+        await clock.sleep(25)
+        return Result(True, "ok, eventually")
+
+    starts: list[float] = []
+    sched = Scheduler(asyncio.Queue(), clock=clock, run=slow, rng=random.Random(3))
+    sched.set_probes([Probe(target=target(), spec=ConnectSpec(), timeout=60, interval=10)])
+    await clock.advance(120)
+    await sched.stop()
+    # Never back to back: 25 s of check, then the next 10 s slot of its cadence.
+    assert [b - a for a, b in itertools.pairwise(starts)] == pytest.approx(
+        [30.0] * (len(starts) - 1)
+    )
+    assert len(starts) >= 3

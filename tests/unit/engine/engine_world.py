@@ -107,5 +107,6 @@ class World:
         lines = []
         for vs in self.backend.table:
             lines.append(str(vs.key))
-            lines += [f"  {d.key} w{d.weight}" for d in vs.dests.values()]
+            dests = sorted(vs.dests.values(), key=lambda d: d.key.sort_key)
+            lines += [f"  {d.key} w{d.weight}" for d in dests]
         return lines

@@ -58,7 +58,7 @@ async def test_cold_start_adds_only_healthy_reals_and_no_flap(tmp_path: Path) ->
         "-A -t 127.0.0.100:80 -s wrr",
         "-a -t 127.0.0.100:80 -r 127.0.0.1:80 -g -w 1 -x 0 -y 0",
     ]
-    await w.clock.advance(0)
+    await w.clock.advance(0.1)
     assert w.ops() == [
         "-a -t 127.0.0.100:80 -r 127.0.0.2:8080 -m -w 5 -x 0 -y 0",
         "-d -t 127.0.0.100:80 -r 127.0.0.1:80",
@@ -104,7 +104,7 @@ async def test_quiescent_failurecount_fallback_and_fallbackcommand(tmp_path: Pat
     both = {"127.0.0.2:8080": True, "127.0.0.3:8080": True}
     w = World(QUIESCENT, tmp_path, up=both)
     await w.engine.start()
-    await w.clock.advance(0)
+    await w.clock.advance(0.1)
     # A cold start has nothing up until the first checks pass: the fallback (and its
     # command) are switched on at once and off as soon as a real is added.
     assert w.commands == [
@@ -137,9 +137,9 @@ async def test_quiescent_failurecount_fallback_and_fallbackcommand(tmp_path: Pat
     assert w.commands == [["/usr/local/bin/sorry", "--verbose", "start", VIP, "tcp"]]
     assert w.table() == [
         "tcp:127.0.0.100:80",
+        "  127.0.0.1:80 w1",
         "  127.0.0.2:8080 w0",
         "  127.0.0.3:8080 w0",
-        "  127.0.0.1:80 w1",
     ]
 
     assert w.converged()
@@ -159,7 +159,7 @@ async def test_fallbackcommand_stop_at_shutdown(tmp_path: Path) -> None:
     """U6: ldirectord leaves the fallbackcommand started when it stops."""
     w = World(QUIESCENT, tmp_path)
     await w.engine.start()
-    await w.clock.advance(0)
+    await w.clock.advance(0.1)
     await w.engine.shutdown()
     assert [c[2:] for c in w.commands] == [["start", VIP, "tcp"], ["stop", VIP, "tcp"]]
 
@@ -200,7 +200,7 @@ async def test_preexisting_table_adopted_without_flap(tmp_path: Path) -> None:
     ]
     # .11 was serving: it stays up without a check; .12 and .13 wait for theirs.
     w.up.update({"127.0.0.12:8080": True, "127.0.0.13:8080": True})
-    await w.clock.advance(0)
+    await w.clock.advance(0.1)
     assert w.ops() == [
         "-a -t 127.0.0.100:80 -r 127.0.0.12:8080 -m -w 1 -x 0 -y 0",
         "-a -t 127.0.0.100:80 -r 127.0.0.13:8080 -m -w 1 -x 0 -y 0",
@@ -276,7 +276,7 @@ async def test_reload_applies_the_difference_and_keeps_health(tmp_path: Path) ->
         "-d -t 127.0.0.100:80 -r 127.0.0.3:8080",
         "-D -t 127.0.0.101:80",
     ]
-    await w.clock.advance(0)
+    await w.clock.advance(0.1)
     # Only the new virtual's real is checked at once; it is added when it passes.
     assert [t for _, t, _ in w.calls[checked_before:]] == ["127.0.0.5:8080"]
     assert w.ops() == ["-a -t 127.0.0.102:80 -r 127.0.0.5:8080 -m -w 1 -x 0 -y 0"]
@@ -292,7 +292,7 @@ async def test_reload_keeps_soft_failure_count(tmp_path: Path) -> None:
     text = QUIESCENT
     w = World(text, tmp_path, up={"127.0.0.2:8080": True, "127.0.0.3:8080": True})
     await w.engine.start()
-    await w.clock.advance(0)
+    await w.clock.advance(0.1)
     await w.clock.advance(15)  # past the spread second check: rounds are one interval apart
     w.up["127.0.0.2:8080"] = False
     await w.clock.advance(10)
@@ -301,7 +301,7 @@ async def test_reload_keeps_soft_failure_count(tmp_path: Path) -> None:
     calls = len(w.calls)
     # A comment-only change: same model, same probes, nothing moves, nothing re-checked.
     await w.engine.reload(config("# edited\n" + text))
-    await w.clock.advance(0)
+    await w.clock.advance(0.1)
     assert w.ops() == [] and len(w.calls) == calls
     await w.clock.advance(10)
     assert w.events() == ["quiesced 127.0.0.2:8080"]  # the count carried over: 2/2 now
@@ -312,7 +312,7 @@ async def test_failed_reload_keeps_the_old_config_working(tmp_path: Path) -> Non
     """B1: after a broken reload ldirectord stops applying results; here nothing changes."""
     w = World(PREEXISTING, tmp_path, up={f"127.0.0.{n}:8080": True for n in (11, 12, 13)})
     await w.engine.start()
-    await w.clock.advance(0)
+    await w.clock.advance(0.1)
     await w.clock.advance(15)  # past the spread second check: rounds are one interval apart
     w.ops()
     before = w.engine.config
@@ -367,7 +367,7 @@ async def test_drift_is_repaired_within_one_resync(tmp_path: Path) -> None:
         resync_interval=10,
     )
     await w.engine.start()
-    await w.clock.advance(0)
+    await w.clock.advance(0.1)
     w.ops()
     # Someone deletes a real and changes a weight by hand, and adds a real to our service.
     dkey = DestKey(ip_address("127.0.0.12"), 8080)
@@ -394,11 +394,14 @@ async def test_drift_is_repaired_within_one_resync(tmp_path: Path) -> None:
 
 async def test_failed_apply_is_retried_at_next_resync(tmp_path: Path) -> None:
     """B18: a refused op is logged, not believed; the next resync sees the truth and retries."""
-    w = World(PREEXISTING, tmp_path, up={"127.0.0.12:8080": True})
+    text = PREEXISTING.replace("\treal=127.0.0.11:8080 masq 5\n", "").replace(
+        "\treal=127.0.0.13:8080 masq\n", ""
+    )
+    w = World(text, tmp_path, up={"127.0.0.12:8080": True})
     await w.engine.start()
     w.ops()
     w.backend.fail_next = {0: 12}  # ENOMEM on the first op of the next batch
-    await w.clock.advance(0)
+    await w.clock.advance(0.1)
     assert w.ops() == ["-a -t 127.0.0.100:80 -r 127.0.0.12:8080 -m -w 1 -x 0 -y 0"]
     assert w.table() == ["tcp:127.0.0.100:80"]
     await w.clock.advance(10)
@@ -421,7 +424,7 @@ async def test_virtual_removed_while_down_is_cleaned_at_next_start(tmp_path: Pat
     ops = second.ops()
     assert "-D -t 127.0.0.101:80" in ops
     assert not any("127.0.9.9" in op for op in ops)
-    await second.clock.advance(0)
+    await second.clock.advance(0.1)
     assert InetServiceKey(Protocol.TCP, ip_address("127.0.0.101"), 80) not in second.engine.owned
     assert second.store.load() == second.engine.owned
     await second.engine.shutdown()
@@ -441,7 +444,7 @@ async def test_gate_real_with_another_port_is_quiesced_and_restored(tmp_path: Pa
     """B11: the kernel stores the virtual's port; restore must edit that entry, not re-add."""
     w = World(GATE, tmp_path, up={"127.0.0.2:8080": True})
     await w.engine.start()
-    await w.clock.advance(0)
+    await w.clock.advance(0.1)
     assert w.table() == ["tcp:127.0.0.100:80", "  127.0.0.2:80 w4"]
     await w.clock.advance(15)  # past the spread second check: rounds are one interval apart
     w.up["127.0.0.2:8080"] = False
@@ -490,7 +493,7 @@ async def test_maintenance_forces_down_at_once(tmp_path: Path) -> None:
         maintenancedir=str(maint),
     )
     await w.engine.start()
-    await w.clock.advance(0)
+    await w.clock.advance(0.1)
     await w.clock.advance(15)  # past the spread second check: rounds are one interval apart
     w.events()
     (maint / "127.0.0.2").touch()
@@ -516,7 +519,7 @@ async def test_reload_with_a_changed_check_keeps_serving_reals_up(tmp_path: Path
     """A changed probe starts afresh, seeded from the kernel: a serving real is not pulled."""
     w = World(GATE, tmp_path, up={"127.0.0.2:8080": True})
     await w.engine.start()
-    await w.clock.advance(0)
+    await w.clock.advance(0.1)
     w.ops(), w.events()
     await w.engine.reload(config(GATE.replace("checktype=connect", "checktype=negotiate")))
     assert w.ops() == [] and w.events() == []
@@ -542,7 +545,7 @@ async def test_run_serves_until_stop_and_survives_a_broken_event_handler(
     )
     with caplog.at_level(logging.INFO):
         task = asyncio.create_task(w.engine.run())
-        await w.clock.advance(0)
+        await w.clock.advance(0.1)
         assert ready == [True]
         assert w.table() == ["tcp:127.0.0.100:80", "  127.0.0.2:8080 w5"]
         await w.clock.advance(7.5)  # past the spread second check
@@ -574,7 +577,7 @@ async def test_unreadable_kernel_keeps_the_previous_config(
     backend = _Unreadable()
     w = World(BEFORE_HUP, tmp_path, backend=backend, up={"127.0.0.2:8080": True})
     await w.engine.start()
-    await w.clock.advance(0)
+    await w.clock.advance(0.1)
     before = w.engine.config
     backend.broken = True
     with caplog.at_level(logging.ERROR):

@@ -8,10 +8,24 @@ from pathlib import Path
 
 from engine_world import config
 
+from ldirector import alerts
+from ldirector.alerts import Alerter
 from ldirector.engine.service import EngineService, raise_file_limit
 from ldirector.ipvs.fake import FakeBackend
 from ldirector.process import DaemonContext, Settings
 from ldirector.sdnotify import Notifier
+
+
+class Recording(Alerter):
+    """An alerter that keeps what it is told instead of mailing it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[alerts.Event] = []
+
+    def notify(self, event: alerts.Event) -> None:
+        self.sent.append(event)
+
 
 ON = """\
 virtual=127.0.0.100:80
@@ -23,12 +37,15 @@ virtual=127.0.0.100:80
 async def test_run_reload_stop(tmp_path: Path) -> None:
     backend = FakeBackend()
     ready = asyncio.Event()
+    alerter = Recording()
+    sent = alerter.sent
     ctx = DaemonContext(
         config_path=tmp_path / "ldirectord.cf",
         cfgname="ldirectord.cf",
         settings=Settings(config=config(ON)),
         notifier=Notifier({}),
         ready=ready.set,
+        alerter=alerter,
     )
     service = EngineService(ctx, backend=lambda: backend, state_dir=tmp_path)
     task = asyncio.create_task(service.run())
@@ -42,6 +59,47 @@ async def test_run_reload_stop(tmp_path: Path) -> None:
     service.stop()
     await asyncio.wait_for(task, 5)
     assert len(backend.table) == 0  # cleanstop defaults to yes
+    # checktype=on: nothing flips, so nothing was mailed
+    assert sent == []
+
+
+async def test_transitions_reach_the_alerter(tmp_path: Path) -> None:
+    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.2", 0)
+    port = server.sockets[0].getsockname()[1]
+    text = (
+        'emailalert="ops@example.org"\nfallback=127.0.0.1:80 gate\n\n'
+        f"virtual=127.0.0.100:80\n\treal=127.0.0.2:{port} masq\n\tchecktype=connect\n"
+    )
+    alerter = Recording()
+    sent = alerter.sent
+    ctx = DaemonContext(
+        config_path=tmp_path / "x.cf",
+        cfgname="x.cf",
+        settings=Settings(config=config(text)),
+        notifier=Notifier({}),
+        ready=lambda: None,
+        alerter=alerter,
+    )
+    service = EngineService(ctx, backend=FakeBackend, state_dir=tmp_path)
+    task = asyncio.create_task(service.run())
+    for _ in range(100):
+        if len(sent) >= 3:
+            break
+        await asyncio.sleep(0.05)
+    service.stop()
+    await asyncio.wait_for(task, 5)
+    server.close()
+    await server.wait_closed()
+    assert [(e.kind, e.server) for e in sent] == [
+        (alerts.EventKind.FALLBACK_ADDED, "127.0.0.1:80"),
+        (alerts.EventKind.ADDED, f"127.0.0.2:{port}"),
+        (alerts.EventKind.FALLBACK_DELETED, "127.0.0.1:80"),
+    ]
+    assert sent[1].message == (
+        f"Added real server: 127.0.0.2:{port} (127.0.0.100:80) (Weight set to 1)"
+    )
+    assert sent[1].virtual == "127.0.0.100:80"
+    assert sent[1].settings.recipients == ("ops@example.org",)
 
 
 async def test_stop_before_run_returns_at_once(tmp_path: Path) -> None:
@@ -51,10 +109,15 @@ async def test_stop_before_run_returns_at_once(tmp_path: Path) -> None:
         settings=Settings(config=config(ON)),
         notifier=Notifier({}),
         ready=lambda: None,
+        alerter=Alerter(),
     )
     service = EngineService(ctx, backend=FakeBackend, state_dir=tmp_path)
     service.stop()
     await asyncio.wait_for(service.run(), 5)
+    assert (
+        not (tmp_path / "x.cf.owned").exists()
+        or "tcp:" not in (tmp_path / "x.cf.owned").read_text()
+    )
 
 
 def test_raise_file_limit_stays_within_the_hard_limit() -> None:
