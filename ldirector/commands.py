@@ -233,8 +233,8 @@ class Commands:
         )
         return 1
 
-    def do_start(self) -> int:
-        settings = self._load()
+    def do_start(self, loaded: Settings | None = None) -> int:
+        settings = loaded or self._load()
         if isinstance(settings, int):
             return settings
         status = process.probe(self.pid_file)
@@ -260,7 +260,7 @@ class Commands:
         if isinstance(settings, int):
             return settings
         code = self._stop_own()
-        return code if code else self.do_start()
+        return code if code else self.do_start(settings)
 
     def do_try_restart(self) -> int:
         if process.probe(self.pid_file).state is not process.PidState.RUNNING:

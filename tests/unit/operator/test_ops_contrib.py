@@ -162,6 +162,34 @@ def test_ocf_agent_failures(sandbox: Sandbox, ocf_env: dict[str, str], tmp_path:
     assert sh([str(OCF), "frobnicate"], ocf_env).returncode == 3
 
 
+@pytest.mark.skipif(
+    shutil.which("ocf-tester") is None or shutil.which("xmllint") is None,
+    reason="resource-agents/libxml2-utils not installed (tests/deps/operator.apt)",
+)
+def test_ocf_tester_passes(sandbox: Sandbox, wrapper: Path) -> None:
+    """resource-agents' own conformance tester: meta-data against the DTD, every action."""
+    done = subprocess.run(
+        [
+            "ocf-tester",
+            "-n",
+            "lvs",
+            "-o",
+            f"configfile={sandbox.config}",
+            "-o",
+            f"ldirectord={wrapper}",
+            str(OCF),
+        ],
+        env=sandbox.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.rstrip().endswith("passed all tests")
+    assert sandbox.pid() is None  # it ends with the resource stopped
+
+
 def test_ocf_meta_data(ocf_env: dict[str, str]) -> None:
     done = sh([str(OCF), "meta-data"], ocf_env)
     assert done.returncode == 0
