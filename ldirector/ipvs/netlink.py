@@ -144,10 +144,16 @@ class NetlinkBackend:
         failures: list[IpvsError] = []
         async with self._lock:
             sock = await self._socket()
-            for start in range(0, len(ops), BATCH):
-                chunk = ops[start : start + BATCH]
-                for index, code in await self._send_batch(sock, chunk):
-                    failures.append(op_error(chunk[index], code))
+            try:
+                for start in range(0, len(ops), BATCH):
+                    chunk = ops[start : start + BATCH]
+                    for index, code in await self._send_batch(sock, chunk):
+                        failures.append(op_error(chunk[index], code))
+            except BaseException:
+                # Cancelled or broken mid-exchange: replies may still be queued on this socket,
+                # so start the next call on a fresh one.
+                await self.close()
+                raise
         if failures:
             raise ApplyError(failures)
 
@@ -194,15 +200,23 @@ class NetlinkBackend:
         """Every service with its destinations and counters (one dump plus one per service)."""
         async with self._lock:
             sock = await self._socket()
+            try:
+                return await self._dump_table(sock)
+            except BaseException:
+                # An unfinished dump keeps the socket busy (EBUSY for the next one): replace it.
+                await self.close()
+                raise
+
+    async def _dump_table(self, sock: socket.socket) -> IpvsTable:
+        seq = next(self._seq)
+        replies = await self._dump(sock, seq, genl.dump_services_request(self._family, seq))
+        table = []
+        for svc in map(genl.decode_service, replies):
             seq = next(self._seq)
-            replies = await self._dump(sock, seq, genl.dump_services_request(self._family, seq))
-            table = []
-            for svc in map(genl.decode_service, replies):
-                seq = next(self._seq)
-                request = genl.dump_dests_request(self._family, seq, svc.key)
-                replies = await self._dump(sock, seq, request)
-                dests = [genl.decode_dest(p, svc.key.family) for p in replies]
-                table.append(VirtualService.of(svc, dests))
+            request = genl.dump_dests_request(self._family, seq, svc.key)
+            replies = await self._dump(sock, seq, request)
+            dests = [genl.decode_dest(p, svc.key.family) for p in replies]
+            table.append(VirtualService.of(svc, dests))
         return IpvsTable.of(*table)
 
     async def _dump(self, sock: socket.socket, seq: int, request: bytes) -> list[memoryview]:

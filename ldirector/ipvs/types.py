@@ -92,6 +92,10 @@ class InetServiceKey:
     address: IPAddress
     port: int
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ValueError(f"virtual {self.address}: port {self.port} out of range 0..65535")
+
     @property
     def family(self) -> Family:
         """Family of the virtual address."""
@@ -113,6 +117,10 @@ class FwmarkServiceKey:
 
     family: Family
     fwmark: int
+
+    def __post_init__(self) -> None:
+        if not 0 < self.fwmark < 2**32:
+            raise ValueError(f"firewall mark {self.fwmark} out of range 1..4294967295")
 
     @property
     def sort_key(self) -> tuple[int, int, int, int, int]:

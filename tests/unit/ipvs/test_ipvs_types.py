@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv6Address
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -75,3 +76,18 @@ def test_duplicates_are_rejected() -> None:
         VirtualService.of(Service(key=key), [dest, dest])
     with pytest.raises(ValueError, match="duplicate service fwm:1"):
         IpvsTable.of(VirtualService.of(Service(key=key)), VirtualService.of(Service(key=key)))
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: InetServiceKey(Protocol.TCP, IPv4Address("127.0.0.1"), 65536), "port 65536"),
+        (lambda: FwmarkServiceKey(Family.INET, 0), "firewall mark 0 out of range"),
+        (lambda: Dest(address=IPv4Address("127.0.0.2"), port=-1), "port -1 out of range"),
+        (lambda: Dest(address=IPv4Address("127.0.0.2"), port=0, upper=-1), "threshold u:-1"),
+        (lambda: Dest(address=IPv4Address("127.0.0.2"), port=0, weight=2**31), "weight"),
+    ],
+)
+def test_values_without_an_encoding_are_refused_early(build: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        build()
