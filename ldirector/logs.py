@@ -8,6 +8,7 @@ redacting filter in front of every destination so no password or secret is ever 
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import logging
 import logging.handlers
@@ -273,6 +274,12 @@ class _SyslogHandler(logging.handlers.SysLogHandler):
     def mapPriority(self, levelName: str) -> str:
         # ldirectord logs every line at info, whatever its Python level.
         return "info"
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        # No syslog daemon (yet): keep the line, on stderr, without a logging traceback. The
+        # stdlib handler reconnects on the next line, so a restarted syslogd is picked up.
+        with contextlib.suppress(Exception):
+            sys.stderr.write(self.format(record) + "\n")
 
 
 def build_handler(

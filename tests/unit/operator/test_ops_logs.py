@@ -210,3 +210,11 @@ def test_no_secret_reaches_any_destination(tmp_path: Path) -> None:
     assert "access denied for ********" in text
     assert "RuntimeError: driver said: password ******** is wrong" in text
     assert "after reload: ********" in text
+
+
+def test_syslog_without_a_syslog_daemon_keeps_lines_on_stderr(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logs.configure(logs.Syslog("daemon"), "x.cf", syslog_address=str(tmp_path / "no-syslogd"))
+    logging.getLogger(logs.LOGGER_NAME).info("still here")
+    assert capsys.readouterr().err == f"ldirectord[{os.getpid()}]: still here\n"
