@@ -1,9 +1,9 @@
 """service=http, https and http_proxy: one HTTP request, up on a 2xx answer matching ``receive``.
 
-Built on aiohttp. Each check uses a fresh connection that is closed afterwards (as ldirectord's
-``Connection: close``): a pooled keep-alive connection would hide a listener that stopped
-accepting. Certificates are not verified unless the spec asks for it, because real servers are
-addressed by IP and are commonly self-signed.
+Built on aiohttp, with one client session per event loop. Each check uses a fresh connection that
+is closed afterwards (as ldirectord's ``Connection: close``): a pooled keep-alive connection would
+hide a listener that stopped accepting. Certificates are not verified unless the spec asks for
+it, because real servers are addressed by IP and are commonly self-signed.
 """
 
 from __future__ import annotations
