@@ -8,7 +8,7 @@ the port the kernel really stores for gate/ipip reals (so reconcile never fights
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
 from ldirector.config.model import CheckType, Config, Fallback, Real, Virtual
@@ -37,6 +37,15 @@ class RealKey:
 
     service: ServiceKey
     dest: DestKey
+    #: Hashing an ipaddress object formats it in hex; the engine looks keys up thousands of
+    #: times a second, so the hash is computed once.
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.service, self.dest)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def __str__(self) -> str:
         return f"{self.dest} ({self.service})"
