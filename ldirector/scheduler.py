@@ -165,12 +165,14 @@ class Scheduler:
         point between half and one and a half intervals later, so they do not stay in
         lock-step either.
         """
-        wanted = set(probes)
-        new = wanted - self._tasks.keys()
+        ordered = list(dict.fromkeys(probes))  # input order: deterministic under a seeded rng
+        wanted = set(ordered)
+        new = [p for p in ordered if p not in self._tasks]
         for probe in list(self._tasks):
             if probe not in wanted:
                 self._tasks.pop(probe).cancel()
-        first = [p for p in new if p in set(immediate)]
+        now_first = set(immediate)
+        first = [p for p in new if p in now_first]
         self._rng.shuffle(first)
         offsets = {p: min(i / self._burst_rate, p.interval) for i, p in enumerate(first)}
         for probe in new:
