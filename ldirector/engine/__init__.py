@@ -5,6 +5,7 @@
 fallbackcommand, maintenancedir).
 """
 
-from ldirector.engine.core import DEFAULT_RESYNC_INTERVAL, Engine, Notice
+from ldirector.engine.core import DEFAULT_RESYNC_INTERVAL, Engine
+from ldirector.engine.notices import Notice
 
 __all__ = ["DEFAULT_RESYNC_INTERVAL", "Engine", "Notice"]

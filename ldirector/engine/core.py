@@ -14,16 +14,17 @@ import gc
 import logging
 import random
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, replace
 
 import checks
 from ldirector import logs
 from ldirector.clock import Clock, MonotonicClock
 from ldirector.config.errors import ConfigError, Diagnostic
-from ldirector.config.model import Config, Real, Virtual
-from ldirector.desired import RealKey, policy, real_key, service_key, virtual_service
+from ldirector.config.model import Config
+from ldirector.desired import RealKey, policy, service_key
 from ldirector.engine.fallbackcmd import FallbackCommands
+from ldirector.engine.layout import Layout
 from ldirector.engine.maintenance import Maintenance
+from ldirector.engine.notices import Notice, worded
 from ldirector.engine.probes import plan, reals_by_key
 from ldirector.health import (
     CheckMode,
@@ -43,7 +44,6 @@ from ldirector.ipvs.types import (
     IpvsTable,
     Op,
     ServiceKey,
-    VirtualService,
 )
 from ldirector.owned import OwnedStore
 from ldirector.reconcile import diff
@@ -57,58 +57,6 @@ DEFAULT_RESYNC_INTERVAL = 10.0
 #: Writes the kernel toggles a config asks for (``ldirector.ipvs.toggles.apply`` in the
 #: daemon). Blocking; it runs in a thread. Raises ToggleError or OSError on failure.
 SysctlWriter = Callable[[Mapping[str, int]], object]
-
-
-@dataclass(frozen=True, slots=True)
-class Notice:
-    """A transition worth telling an operator about; ``real`` is None for fallback events.
-
-    ``server`` is the real's or fallback's ``RIP:PORT`` and ``message`` the line logged for it
-    in ldirectord's wording (empty when nothing is logged, e.g. no fallback server is set).
-    """
-
-    virtual: Virtual
-    event: Event
-    real: RealKey | None = None
-    server: str = ""
-    message: str = ""
-
-
-def _worded(notice: Notice, reals: Mapping[RealKey, tuple[Virtual, Real]]) -> Notice:
-    """The notice with its server and ldirectord's wording, so log watchers keep matching."""
-    v, kind = notice.virtual, notice.event.kind
-    if notice.real is None:
-        if v.fallback is None:
-            return notice
-        where = logs.hostport(v.fallback.address, v.fallback.port)
-        if kind is EventKind.FALLBACK_ON:
-            return replace(
-                notice, server=where, message=logs.added_fallback_message(where, v.endpoint)
-            )
-        return replace(
-            notice, server=where, message=logs.deleted_fallback_message(where, v.endpoint)
-        )
-    _, real = reals[notice.real]
-    rip = logs.hostport(real.address, real.port)
-    return replace(notice, server=rip, message=_real_message(notice, real, rip))
-
-
-def _real_message(notice: Notice, real: Real, rip: str) -> str:
-    v, kind = notice.virtual, notice.event.kind
-    match kind:
-        case EventKind.ADDED:
-            return logs.added_real_message(rip, v.endpoint, real.weight)
-        case EventKind.RESTORED:
-            return logs.restored_real_message(rip, v.endpoint, real.weight)
-        case EventKind.QUIESCED:
-            return logs.quiescent_real_message(rip, v.endpoint)
-        case EventKind.DELETED:
-            return logs.deleted_real_message(rip, v.endpoint)
-        case EventKind.SOFT_FAILURE:
-            e = notice.event
-            return logs.soft_failure_message(rip, v.vid, e.failures, e.failurecount)
-        case _:
-            return logs.reset_soft_failure_message(rip, v.vid)
 
 
 def _freeze_heap() -> None:
@@ -167,9 +115,7 @@ class Engine:
         self._probe_of: dict[RealKey, Probe] = {}
         self._readers: dict[Probe, tuple[RealKey, ...]] = {}
         self._reals = reals_by_key(config)
-        self._layout: list[tuple[Virtual, ServiceKey, tuple[RealKey, ...]]] = []
-        self._desired_cache: dict[ServiceKey, tuple[object, VirtualService]] = {}
-        self._lay_out()
+        self._layout = Layout(config, self._reals)
         #: Per virtual: is any real up? None until first decided. Drives fallbackcommand.
         self._serving: dict[ServiceKey, bool] = {}
         self._lock = asyncio.Lock()
@@ -294,29 +240,14 @@ class Engine:
     # --- state -------------------------------------------------------------------------------
 
     def _service_keys(self) -> set[ServiceKey]:
-        return {key for _, key, _ in self._layout}
-
-    def _lay_out(self) -> None:
-        """Index the config: each virtual with its service key and its reals' keys."""
-        layout = []
-        for virtual in self.config.virtuals:
-            keys = tuple(
-                dict.fromkeys(
-                    k
-                    for k in (real_key(virtual, r) for r in virtual.reals)
-                    if self._reals[k][0] is virtual
-                )
-            )
-            layout.append((virtual, service_key(virtual), keys))
-        self._layout = layout
-        self._desired_cache = {}
+        return {v.key for v in self._layout.virtuals}
 
     def _install(
         self, config: Config, actual: IpvsTable, *, keep: Mapping[RealKey, RealHealth]
     ) -> set[Probe]:
         """Build probes and health for ``config``; return the probes to run at once."""
         self._probe_of, self._readers = plan(config)
-        self._lay_out()
+        self._layout = Layout(config, self._reals)
         health: dict[RealKey, RealHealth] = {}
         for key, (virtual, _) in self._reals.items():
             if key in keep:
@@ -355,7 +286,8 @@ class Engine:
 
     def _update_serving(self) -> None:
         """Fire fallback events and fallbackcommands for virtuals whose "any real up" flipped."""
-        for virtual, key, rkeys in self._layout:
+        for laid in self._layout.virtuals:
+            virtual, key, rkeys = laid.virtual, laid.key, laid.reals
             pol = policy(virtual)
             if pol.mode is CheckMode.OFF:
                 continue
@@ -371,7 +303,7 @@ class Engine:
                 self._fallback_commands.run(virtual, "stop" if now else "start")
 
     def _notify(self, notice: Notice) -> None:
-        notice = _worded(notice, self._reals)
+        notice = worded(notice, self._reals)
         if notice.message:
             log.info("%s", notice.message)
         if self._on_event:
@@ -414,7 +346,7 @@ class Engine:
                 if owned != self.owned:
                     self.owned = owned
                     await self._save_owned()  # before creating anything: a crash keeps the claim
-                desired = self._desired(actual)
+                desired = self._layout.desired(self.health, actual)
                 # Only services that differ go through diff: at 10,000 reals a full diff
                 # costs the event loop tens of milliseconds at every resync.
                 changed = {
@@ -425,31 +357,6 @@ class Engine:
                 log.error("cannot reconcile the IPVS table: %s", exc)
             except OSError as exc:
                 log.error("cannot record owned services: %s", exc)
-
-    def _desired(self, actual: IpvsTable) -> IpvsTable:
-        """``desired.desired_table``, recomputing only virtuals whose inputs changed."""
-        readd = self.config.readdquiescent
-        services: dict[ServiceKey, VirtualService] = {}
-        for virtual, key, rkeys in self._layout:
-            statuses = tuple(self.health[k].status for k in rkeys)
-            present: tuple[bool, ...] | None = None
-            if virtual.quiescent and not readd:  # the only case where the kernel is an input
-                have = actual.services.get(key)
-                dests = have.dests if have else {}
-                present = tuple(
-                    k.dest in dests
-                    for k, status in zip(rkeys, statuses, strict=True)
-                    if status is not Status.UP
-                )
-            signature = (virtual, statuses, present)
-            cached = self._desired_cache.get(key)
-            if cached is not None and cached[0] == signature:
-                vs = cached[1]
-            else:
-                vs = virtual_service(virtual, self.health, actual, readdquiescent=readd)
-                self._desired_cache[key] = (signature, vs)
-            services.setdefault(key, vs)
-        return IpvsTable.of(*services.values())
 
     async def _apply(self, ops: Iterable[Op], phase: str) -> None:
         ops = list(ops)

@@ -15,8 +15,9 @@ from pathlib import Path
 from ldirector import alerts
 from ldirector.clock import MonotonicClock
 from ldirector.config.model import Config
-from ldirector.engine.core import DEFAULT_RESYNC_INTERVAL, Engine, Notice
+from ldirector.engine.core import DEFAULT_RESYNC_INTERVAL, Engine
 from ldirector.engine.maintenance import Maintenance
+from ldirector.engine.notices import Notice
 from ldirector.ipvs import toggles
 from ldirector.ipvs.backend import IpvsBackend
 from ldirector.owned import STATE_DIR, OwnedStore, default_path

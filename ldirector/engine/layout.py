@@ -1,0 +1,65 @@
+"""The engine's index of a config: each virtual with its service key and its reals' keys, and
+the desired table computed from it incrementally.
+
+Sits between the engine and ``desired``: the result always equals
+``desired.desired_table(config, health, actual)``, but only virtuals whose inputs changed are
+recomputed, which keeps a reconcile of a 10,000-real table to a few milliseconds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from ldirector.config.model import Config, Real, Virtual
+from ldirector.desired import HealthMap, RealKey, real_key, service_key, virtual_service
+from ldirector.health import Status
+from ldirector.ipvs.types import IpvsTable, ServiceKey, VirtualService
+
+
+@dataclass(frozen=True, slots=True)
+class LaidOut:
+    """One virtual, its kernel key, and the keys of the reals it owns (config order)."""
+
+    virtual: Virtual
+    key: ServiceKey
+    reals: tuple[RealKey, ...]
+
+
+class Layout:
+    """A config indexed for the engine, with a per-virtual cache of the desired state."""
+
+    def __init__(self, config: Config, reals: Mapping[RealKey, tuple[Virtual, Real]]) -> None:
+        self.readdquiescent = config.readdquiescent
+        self.virtuals: list[LaidOut] = []
+        for virtual in config.virtuals:
+            keys = (real_key(virtual, r) for r in virtual.reals)
+            # A real the kernel cannot tell from another belongs to the first one (desired).
+            own = dict.fromkeys(k for k in keys if reals[k][0] is virtual)
+            self.virtuals.append(LaidOut(virtual, service_key(virtual), tuple(own)))
+        self._cache: dict[ServiceKey, tuple[object, VirtualService]] = {}
+
+    def desired(self, health: HealthMap, actual: IpvsTable) -> IpvsTable:
+        """``desired_table`` for this config, recomputing only virtuals whose inputs changed."""
+        readd = self.readdquiescent
+        services: dict[ServiceKey, VirtualService] = {}
+        for laid in self.virtuals:
+            statuses = tuple(health[k].status for k in laid.reals)
+            present: tuple[bool, ...] | None = None
+            if laid.virtual.quiescent and not readd:  # only then is the kernel an input
+                have = actual.services.get(laid.key)
+                dests = have.dests if have else {}
+                present = tuple(
+                    k.dest in dests
+                    for k, status in zip(laid.reals, statuses, strict=True)
+                    if status is not Status.UP
+                )
+            signature = (laid.virtual, statuses, present)
+            cached = self._cache.get(laid.key)
+            if cached is not None and cached[0] == signature:
+                vs = cached[1]
+            else:
+                vs = virtual_service(laid.virtual, health, actual, readdquiescent=readd)
+                self._cache[laid.key] = (signature, vs)
+            services.setdefault(laid.key, vs)
+        return IpvsTable.of(*services.values())
