@@ -20,7 +20,7 @@ from ldirector import logs
 from ldirector.clock import Clock, MonotonicClock
 from ldirector.config.errors import ConfigError, Diagnostic
 from ldirector.config.model import Config
-from ldirector.desired import RealKey, policy, service_key
+from ldirector.desired import RealKey, fallback_dest, policy, service_key
 from ldirector.engine.fallbackcmd import FallbackCommands
 from ldirector.engine.layout import Layout
 from ldirector.engine.maintenance import Maintenance
@@ -40,7 +40,10 @@ from ldirector.ipvs.backend import ApplyError, IpvsBackend, IpvsError, describe
 from ldirector.ipvs.toggles import ToggleError
 from ldirector.ipvs.types import (
     AddService,
+    DelDest,
     DelService,
+    EditService,
+    FwmarkServiceKey,
     IpvsTable,
     Op,
     ServiceKey,
@@ -57,6 +60,13 @@ DEFAULT_RESYNC_INTERVAL = 10.0
 #: Writes the kernel toggles a config asks for (``ldirector.ipvs.toggles.apply`` in the
 #: daemon). Blocking; it runs in a thread. Raises ToggleError or OSError on failure.
 SysctlWriter = Callable[[Mapping[str, int]], object]
+
+
+def endpoint(key: ServiceKey) -> str:
+    """A service as ldirectord names it in its log: ``VIP:PORT``, or the firewall mark."""
+    if isinstance(key, FwmarkServiceKey):
+        return str(key.fwmark)
+    return logs.hostport(key.address, key.port)
 
 
 def _freeze_heap() -> None:
@@ -365,9 +375,19 @@ class Engine:
         for op in ops:
             match op:
                 case AddService(service=svc):
-                    log.info("%s", logs.added_virtual_message(str(svc.key)))
+                    log.info("%s", logs.added_virtual_message(endpoint(svc.key)))
+                case EditService(service=svc):
+                    log.info("%s", logs.changed_virtual_message(endpoint(svc.key)))
                 case DelService(key=key):
-                    log.info("%s", logs.purged_virtual_message(str(key), phase))
+                    log.info("%s", logs.purged_virtual_message(endpoint(key), phase))
+                case DelDest(service=key, dest=dest) if RealKey(key, dest) not in self._reals:
+                    fallbacks = {
+                        fallback_dest(v, v.fallback).key
+                        for v in self.config.virtuals
+                        if v.fallback is not None and service_key(v) == key
+                    }
+                    if dest not in fallbacks:  # neither a configured real nor the fallback
+                        log.info("%s", logs.purged_real_message(str(dest), endpoint(key), phase))
                 case _:
                     log.debug("%s", describe(op))
         try:

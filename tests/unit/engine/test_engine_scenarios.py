@@ -184,8 +184,11 @@ virtual=127.0.0.100:80
 """
 
 
-async def test_preexisting_table_adopted_without_flap(tmp_path: Path) -> None:
+async def test_preexisting_table_adopted_without_flap(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """Reference 8.3: keep serving reals, purge unknown ones, leave foreign services alone."""
+    caplog.set_level(logging.INFO)
     foreign = VirtualService.of(_svc("127.0.9.9", "rr"), [_dest("127.0.9.1", 1, 80)])
     managed = VirtualService.of(
         _svc("127.0.0.100"),
@@ -198,6 +201,9 @@ async def test_preexisting_table_adopted_without_flap(tmp_path: Path) -> None:
         "-d -t 127.0.0.100:80 -r 127.0.0.12:8080",
         "-d -t 127.0.0.100:80 -r 127.0.0.17:8080",
     ]
+    assert "Purged real server (start): 127.0.0.17:8080 (127.0.0.100:80)" in caplog.text
+    # A real that is configured is not "purged": it is simply not added yet.
+    assert "Purged real server (start): 127.0.0.12:8080" not in caplog.text
     # .11 was serving: it stays up without a check; .12 and .13 wait for theirs.
     w.up.update({"127.0.0.12:8080": True, "127.0.0.13:8080": True})
     await w.clock.advance(0.1)
@@ -259,7 +265,9 @@ virtual=127.0.0.102:80
 """
 
 
-async def test_reload_applies_the_difference_and_keeps_health(tmp_path: Path) -> None:
+async def test_reload_applies_the_difference_and_keeps_health(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     """Reference 8.4, fixed: no re-check of unchanged reals, no add-then-delete."""
     up = {f"127.0.0.{n}:8080": True for n in range(2, 6)}
     w = World(BEFORE_HUP, tmp_path, up=up)
@@ -267,8 +275,16 @@ async def test_reload_applies_the_difference_and_keeps_health(tmp_path: Path) ->
     await w.clock.advance(15)
     w.ops(), w.events()
     checked_before = len(w.calls)
-    diagnostics = await w.engine.reload_from(lambda: config(AFTER_HUP))
+    with caplog.at_level(logging.INFO):
+        diagnostics = await w.engine.reload_from(lambda: config(AFTER_HUP))
     assert diagnostics == ()
+    for line in (
+        "Added virtual server: 127.0.0.102:80",
+        "Changed virtual server: 127.0.0.100:80",
+        "Purged real server (start): 127.0.0.3:8080 (127.0.0.100:80)",
+        "Purged virtual server (start): 127.0.0.101:80",
+    ):
+        assert line in caplog.text
     assert w.ops() == [
         "-A -t 127.0.0.102:80 -s wrr",
         "-E -t 127.0.0.100:80 -s wlc",
