@@ -23,7 +23,7 @@ from ldirector.config.model import Config
 from ldirector.desired import RealKey, fallback_dest, policy, service_key
 from ldirector.engine.fallbackcmd import FallbackCommands
 from ldirector.engine.layout import Layout
-from ldirector.engine.maintenance import Maintenance
+from ldirector.engine.maintenance import Maintenance, Resolver, reverse_lookup
 from ldirector.engine.notices import Notice, worded
 from ldirector.engine.probes import plan, reals_by_key
 from ldirector.health import (
@@ -97,7 +97,7 @@ class Engine:
         resync_interval: float = DEFAULT_RESYNC_INTERVAL,
         sysctls: SysctlWriter | None = None,
         fallback_commands: FallbackCommands | None = None,
-        maintenance: Maintenance | None = None,
+        resolver: Resolver = reverse_lookup,
         concurrency: int = DEFAULT_CONCURRENCY,
         rng: random.Random | None = None,
         on_event: Callable[[Notice], None] | None = None,
@@ -111,7 +111,8 @@ class Engine:
         self._resync_interval = resync_interval
         self._sysctls = sysctls
         self._fallback_commands = fallback_commands or FallbackCommands()
-        self._maintenance = maintenance
+        self._resolver = resolver
+        self._maintenance = self._maintenance_for(config)
         self._on_event = on_event
         self._on_ready = on_ready
         #: Sees every check result (metrics, benchmarks); must be cheap and must not raise.
@@ -237,6 +238,10 @@ class Engine:
             and self._probe_of.get(key) == probe_of.get(key)
             and policy(self._reals[key][0]).mode is policy(reals[key][0]).mode
         }
+        if config.maintenancedir != self.config.maintenancedir:
+            if self._maintenance:
+                await self._maintenance.close()
+            self._maintenance = self._maintenance_for(config)
         self.config = config
         self._reals = reals
         fresh = self._install(config, actual, keep=same)
@@ -248,6 +253,11 @@ class Engine:
         _freeze_heap()
 
     # --- state -------------------------------------------------------------------------------
+
+    def _maintenance_for(self, config: Config) -> Maintenance | None:
+        if not config.maintenancedir:
+            return None
+        return Maintenance(config.maintenancedir, self._clock, resolver=self._resolver)
 
     def _service_keys(self) -> set[ServiceKey]:
         return {v.key for v in self._layout.virtuals}

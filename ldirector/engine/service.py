@@ -16,7 +16,6 @@ from ldirector import alerts
 from ldirector.clock import MonotonicClock
 from ldirector.config.model import Config
 from ldirector.engine.core import DEFAULT_RESYNC_INTERVAL, Engine
-from ldirector.engine.maintenance import Maintenance
 from ldirector.engine.notices import Notice
 from ldirector.ipvs import toggles
 from ldirector.ipvs.backend import IpvsBackend
@@ -80,7 +79,6 @@ class EngineService:
         raise_file_limit(DEFAULT_CONCURRENCY + 1024)
         clock = MonotonicClock()
         backend = self._backend_factory()
-        maintenance = Maintenance(config.maintenancedir, clock) if config.maintenancedir else None
         self._engine = Engine(
             config,
             backend,
@@ -88,7 +86,6 @@ class EngineService:
             owned=OwnedStore(default_path(self.ctx.config_path, self._state_dir)),
             resync_interval=self._resync_interval,
             sysctls=toggles.apply,
-            maintenance=maintenance,
             on_ready=self.ctx.ready,
             on_event=self._alert,
         )

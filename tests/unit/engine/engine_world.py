@@ -16,7 +16,6 @@ from ldirector.config import Config, loads
 from ldirector.desired import desired_table
 from ldirector.engine import Engine, Notice
 from ldirector.engine.fallbackcmd import FallbackCommands
-from ldirector.engine.maintenance import Maintenance
 from ldirector.ipvs.dryrun import format_op
 from ldirector.ipvs.fake import FakeBackend
 from ldirector.ipvs.types import IpvsTable
@@ -37,7 +36,6 @@ class World:
         backend: FakeBackend | None = None,
         up: dict[str, bool] | None = None,
         resync_interval: float = 10.0,
-        maintenancedir: str | None = None,
         on_event: Callable[[Notice], None] | None = None,
         on_ready: Callable[[], None] | None = None,
     ) -> None:
@@ -51,11 +49,6 @@ class World:
         self.sysctl_writes: list[dict[str, int]] = []
         self.store = OwnedStore(tmp / "ldirectord.cf.owned")
         self._seen = len(self.backend.batches)
-        maintenance = (
-            Maintenance(maintenancedir, self.clock, resolver=self._no_name)
-            if maintenancedir
-            else None
-        )
         self.engine = Engine(
             config(text),
             self.backend,
@@ -65,7 +58,7 @@ class World:
             resync_interval=resync_interval,
             sysctls=lambda values: self.sysctl_writes.append(dict(values)),
             fallback_commands=FallbackCommands(self.spawn),
-            maintenance=maintenance,
+            resolver=self._no_name,
             rng=random.Random(5),
             on_event=on_event or self.notices.append,
             on_ready=on_ready,

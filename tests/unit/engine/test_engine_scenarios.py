@@ -501,13 +501,8 @@ virtual=127.0.0.101:80
 async def test_maintenance_forces_down_at_once(tmp_path: Path) -> None:
     maint = tmp_path / "maint"
     maint.mkdir()
-    text = QUIESCENT.replace("failurecount=2", "failurecount=5")
-    w = World(
-        text,
-        tmp_path,
-        up={"127.0.0.2:8080": True, "127.0.0.3:8080": True},
-        maintenancedir=str(maint),
-    )
+    text = f"maintenancedir={maint}\n" + QUIESCENT.replace("failurecount=2", "failurecount=5")
+    w = World(text, tmp_path, up={"127.0.0.2:8080": True, "127.0.0.3:8080": True})
     await w.engine.start()
     await w.clock.advance(0.1)
     await w.clock.advance(15)  # past the spread second check: rounds are one interval apart
@@ -518,6 +513,11 @@ async def test_maintenance_forces_down_at_once(tmp_path: Path) -> None:
     (maint / "127.0.0.2").unlink()
     await w.clock.advance(10)
     assert w.events() == ["restored 127.0.0.2:8080"]
+    # A reload that drops maintenancedir stops looking there.
+    (maint / "127.0.0.3").touch()
+    await w.engine.reload(config(text.split("\n", 1)[1]))
+    await w.clock.advance(20)
+    assert w.events() == []
     await w.engine.shutdown()
 
 
