@@ -7,9 +7,10 @@ the port the kernel really stores for gate/ipip reals (so reconcile never fights
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
+from types import MappingProxyType
 
 from ldirector.config.model import CheckType, Config, Fallback, Real, Virtual
 from ldirector.config.model import Forward as ConfigForward
@@ -143,45 +144,49 @@ def policy(virtual: Virtual) -> Policy:
 
 
 def virtual_service(
-    virtual: Virtual, health: HealthMap, actual: IpvsTable, *, readdquiescent: bool
+    virtual: Virtual,
+    health: HealthMap,
+    actual: IpvsTable,
+    *,
+    readdquiescent: bool,
+    keys: Sequence[RealKey] | None = None,
 ) -> VirtualService:
-    """One virtual's desired service and destinations."""
+    """One virtual's desired service and destinations.
+
+    ``keys``, when given, are ``real_key(virtual, real)`` for each real in order, computed
+    once by a caller that asks again and again (the engine).
+    """
     key = service_key(virtual)
     present = actual.services[key].dests if key in actual else {}
     dests: dict[DestKey, Dest] = {}
     any_up = False
-    for real in virtual.reals:
-        rkey = real_key(virtual, real)
-        if rkey.dest in dests:  # two reals the kernel cannot tell apart: the first one wins
+    unknown = RealHealth()
+    if keys is None:
+        keys = [real_key(virtual, real) for real in virtual.reals]
+    seen: set[DestKey] = set()
+    for real, rkey in zip(virtual.reals, keys, strict=True):
+        dkey = rkey.dest
+        if dkey in seen:  # two reals the kernel cannot tell apart: the first one wins
             continue
-        state = health.get(rkey, RealHealth())
-        dest = Dest(
-            address=real.address,
-            port=rkey.dest.port,
-            forward=_FORWARD[real.forward],
-            weight=real.weight,
-            upper=real.upper,
-            lower=real.lower,
-        )
-        if state.status is Status.UP:
-            dests[rkey.dest] = dest
-            any_up = True
-        elif virtual.quiescent and (readdquiescent or rkey.dest in present):
-            # Quiesced: no new connections, existing ones carry on. Thresholds are left
-            # as configured; they do not matter at weight 0.
-            dests[rkey.dest] = Dest(
-                address=dest.address,
-                port=dest.port,
-                forward=dest.forward,
-                weight=0,
-                upper=dest.upper,
-                lower=dest.lower,
+        seen.add(dkey)
+        up = health.get(rkey, unknown).status is Status.UP
+        if up or (virtual.quiescent and (readdquiescent or dkey in present)):
+            # Quiesced (not up): no new connections, existing ones carry on. Thresholds
+            # are left as configured; they do not matter at weight 0.
+            dests[dkey] = Dest(
+                address=real.address,
+                port=dkey.port,
+                forward=_FORWARD[real.forward],
+                weight=real.weight if up else 0,
+                upper=real.upper,
+                lower=real.lower,
             )
+            any_up |= up
     fallback = virtual.fallback
     if fallback is not None and not any_up and virtual.checktype is not CheckType.OFF:
         fb = fallback_dest(virtual, fallback)
         dests.setdefault(fb.key, fb)
-    return VirtualService.of(service(virtual), dests.values())
+    return VirtualService(service(virtual), MappingProxyType(dests))
 
 
 def desired_table(config: Config, health: HealthMap, actual: IpvsTable) -> IpvsTable:

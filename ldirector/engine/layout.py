@@ -24,6 +24,8 @@ class LaidOut:
     virtual: Virtual
     key: ServiceKey
     reals: tuple[RealKey, ...]
+    #: The key of every real in config order, duplicates included (``virtual_service``).
+    every: tuple[RealKey, ...]
 
 
 class Layout:
@@ -33,10 +35,10 @@ class Layout:
         self.readdquiescent = config.readdquiescent
         self.virtuals: list[LaidOut] = []
         for virtual in config.virtuals:
-            keys = (real_key(virtual, r) for r in virtual.reals)
+            every = tuple(real_key(virtual, r) for r in virtual.reals)
             # A real the kernel cannot tell from another belongs to the first one (desired).
-            own = dict.fromkeys(k for k in keys if reals[k][0] is virtual)
-            self.virtuals.append(LaidOut(virtual, service_key(virtual), tuple(own)))
+            own = dict.fromkeys(k for k in every if reals[k][0] is virtual)
+            self.virtuals.append(LaidOut(virtual, service_key(virtual), tuple(own), every))
         self._cache: dict[ServiceKey, tuple[object, VirtualService]] = {}
 
     def desired(self, health: HealthMap, actual: IpvsTable) -> IpvsTable:
@@ -59,7 +61,9 @@ class Layout:
             if cached is not None and cached[0] == signature:
                 vs = cached[1]
             else:
-                vs = virtual_service(laid.virtual, health, actual, readdquiescent=readd)
+                vs = virtual_service(
+                    laid.virtual, health, actual, readdquiescent=readd, keys=laid.every
+                )
                 self._cache[laid.key] = (signature, vs)
             services.setdefault(laid.key, vs)
         return IpvsTable.of(*services.values())
