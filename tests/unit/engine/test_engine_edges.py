@@ -108,10 +108,8 @@ async def test_fallback_commands_run_in_order_and_survive_missing_programs(
 
 
 def test_probe_timeouts_follow_ldirectord() -> None:
-    # fork=yes: the config layer still applies ldirectord's rule that a per-virtual
-    # checkinterval only counts in fork mode.
+    # A virtual's own checkinterval counts, fork=yes or not (ldirectord ignores it without).
     text = """\
-fork=yes
 checktimeout=4
 negotiatetimeout=20
 
