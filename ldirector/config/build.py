@@ -90,6 +90,7 @@ class _Builder:
             readdquiescent=bool(g.readdquiescent),
             emailalertfrom=g.emailalertfrom,
             maintenancedir=g.maintenancedir,
+            resyncinterval=g.resyncinterval or 10.0,
             ipvs_sysctls=tuple(sorted(g.sysctls.items())),
             span=Span(self.path),
         )

@@ -53,6 +53,7 @@ DIRECTIVES: Mapping[str, Directive] = _table(
     ("expire_quiescent_template", G, "unset", "kernel toggle: expire templates to weight-0 reals"),
     ("expire_nodest_conn", G, "unset", "kernel toggle: expire connections to removed reals"),
     ("ipvs_sysctl", G, "none", "any other /proc/sys/net/ipv4/vs toggle: NAME VALUE"),
+    ("resyncinterval", G, "10", "ldirector extension: seconds between full IPVS table resyncs"),
     ("timeout", G, "-", "deprecated, always an error (use checktimeout / negotiatetimeout)"),
     # global and per virtual
     ("checktimeout", B, "5", "timeout of connect, ping and external checks (seconds)"),

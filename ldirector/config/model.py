@@ -280,6 +280,9 @@ class Config:
     readdquiescent: bool = False
     emailalertfrom: str | None = None
     maintenancedir: str | None = None
+    #: ldirector extension: seconds between two full comparisons of the kernel table with the
+    #: desired one, so a manual ``ipvsadm`` edit to an owned service lasts at most this long.
+    resyncinterval: float = 10.0
     #: Kernel toggles under /proc/sys/net/ipv4/vs to set, sorted by name; absent = leave alone.
     ipvs_sysctls: tuple[tuple[str, int], ...] = ()
     warnings: tuple[Diagnostic, ...] = field(default=(), compare=False, repr=False)

@@ -125,7 +125,7 @@ class _Parser:
             self.error(line.span, str(exc))
 
     def store_lenient(self, raw: RawCommon, line: Line, value: int) -> None:
-        if line.key in {"checktimeout", "negotiatetimeout", "checkinterval"}:
+        if line.key in {"checktimeout", "negotiatetimeout", "checkinterval", "resyncinterval"}:
             setattr(raw, line.key, float(value))
         elif hasattr(raw, line.key):
             setattr(raw, line.key, value)
@@ -234,6 +234,8 @@ class _Parser:
                 if not os.path.isdir(path):
                     self.warn(line.span, f"maintenance directory does not exist: {path}")
                 g.maintenancedir = path
+            case "resyncinterval":
+                g.resyncinterval = seconds(value, "invalid resync interval")
             case "expire_quiescent_template" | "expire_nodest_conn":
                 g.sysctls[key] = int(yes_no(key, value))
             case "ipvs_sysctl":

@@ -52,6 +52,7 @@ class RawGlobal(RawCommon):
     readdquiescent: bool | None = None
     emailalertfrom: str | None = None
     maintenancedir: str | None = None
+    resyncinterval: float | None = None
     sysctls: dict[str, int] = field(default_factory=dict)
 
 

@@ -33,6 +33,7 @@ def config_json(config: Config) -> Json:
             "readdquiescent": config.readdquiescent,
             "emailalertfrom": config.emailalertfrom,
             "maintenancedir": config.maintenancedir,
+            "resyncinterval": config.resyncinterval,
         },
         "ipvs_sysctls": dict(config.ipvs_sysctls),
         "virtuals": [virtual_json(v) for v in config.virtuals],

@@ -54,7 +54,8 @@ from ldirector.scheduler import DEFAULT_CONCURRENCY, CheckRunner, Observation, P
 
 log = logging.getLogger(__name__)
 
-#: Seconds between two full comparisons of the kernel table with the desired one.
+#: Seconds between two full comparisons of the kernel table with the desired one, when the
+#: config does not say (its ``resyncinterval`` has the same default).
 DEFAULT_RESYNC_INTERVAL = 10.0
 
 #: Writes the kernel toggles a config asks for (``ldirector.ipvs.toggles.apply`` in the
@@ -94,7 +95,7 @@ class Engine:
         clock: Clock | None = None,
         run: CheckRunner = checks.run,
         owned: OwnedStore | None = None,
-        resync_interval: float = DEFAULT_RESYNC_INTERVAL,
+        resync_interval: float | None = None,
         sysctls: SysctlWriter | None = None,
         fallback_commands: FallbackCommands | None = None,
         resolver: Resolver = reverse_lookup,
@@ -108,7 +109,8 @@ class Engine:
         self._backend = backend
         self._clock = clock or MonotonicClock()
         self._owned_store = owned or OwnedStore(None)
-        self._resync_interval = resync_interval
+        #: None: follow the config's ``resyncinterval`` (across reloads too).
+        self._resync_override = resync_interval
         self._sysctls = sysctls
         self._fallback_commands = fallback_commands or FallbackCommands()
         self._resolver = resolver
@@ -143,6 +145,11 @@ class Engine:
             await self._stop_requested.wait()
         finally:
             await self.shutdown()
+
+    @property
+    def resync_interval(self) -> float:
+        """Seconds between two full resyncs: the override given, else the config's."""
+        return self._resync_override or self.config.resyncinterval
 
     def stop(self) -> None:
         """Ask :meth:`run` to shut down."""
@@ -349,7 +356,7 @@ class Engine:
 
     async def _resync(self) -> None:
         while True:
-            await self._clock.sleep(self._resync_interval)
+            await self._clock.sleep(self.resync_interval)
             try:
                 await self._reconcile()
             except Exception:

@@ -15,7 +15,7 @@ from pathlib import Path
 from ldirector import alerts
 from ldirector.clock import MonotonicClock
 from ldirector.config.model import Config
-from ldirector.engine.core import DEFAULT_RESYNC_INTERVAL, Engine
+from ldirector.engine.core import Engine
 from ldirector.engine.notices import Notice
 from ldirector.ipvs import toggles
 from ldirector.ipvs.backend import IpvsBackend
@@ -65,7 +65,7 @@ class EngineService:
         *,
         backend: Callable[[], IpvsBackend] = _netlink,
         state_dir: Path = STATE_DIR,
-        resync_interval: float = DEFAULT_RESYNC_INTERVAL,
+        resync_interval: float | None = None,
     ) -> None:
         self.ctx = ctx
         self._backend_factory = backend

@@ -248,7 +248,8 @@ EXPECT: dict[str, dict[str, Any]] = {
         ]
     },
     "timeouts-global-check.cf": {
-        "virtuals": [{"checktimeout": 3.0, "negotiatetimeout": 3.0, "failurecount": 4}]
+        "config": {"resyncinterval": 10.0},
+        "virtuals": [{"checktimeout": 3.0, "negotiatetimeout": 3.0, "failurecount": 4}],
     },
     "services.cf": {
         "virtuals": [
@@ -373,6 +374,7 @@ EXPECT: dict[str, dict[str, Any]] = {
             "callback": "/usr/local/bin/on-change",
             "emailalertfrom": "lvs@example.test",
             "checkinterval": 5.0,
+            "resyncinterval": 2.5,  # ldirector extension
         },
         "virtuals": [
             {

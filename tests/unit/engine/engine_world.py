@@ -35,7 +35,7 @@ class World:
         table: IpvsTable | None = None,
         backend: FakeBackend | None = None,
         up: dict[str, bool] | None = None,
-        resync_interval: float = 10.0,
+        resync_interval: float | None = None,
         on_event: Callable[[Notice], None] | None = None,
         on_ready: Callable[[], None] | None = None,
     ) -> None:

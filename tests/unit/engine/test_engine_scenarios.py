@@ -408,6 +408,38 @@ async def test_drift_is_repaired_within_one_resync(tmp_path: Path) -> None:
     await w.engine.shutdown()
 
 
+async def test_resyncinterval_directive_sets_the_cadence_and_follows_reload(
+    tmp_path: Path,
+) -> None:
+    up = {f"127.0.0.{n}:8080": True for n in (11, 12, 13)}
+    w = World("resyncinterval=3\n" + PREEXISTING, tmp_path, up=up)
+    assert w.engine.resync_interval == 3
+    await w.engine.start()
+    await w.clock.advance(0.1)
+    w.ops()
+    dkey = DestKey(ip_address("127.0.0.12"), 8080)
+    w.backend.apply_one(DelDest(SVC, dkey))
+    await w.clock.advance(2.8)  # t=2.9: no resync yet, and no check is due before t=10
+    assert w.ops() == []
+    await w.clock.advance(0.2)  # t=3.1: repaired
+    assert w.ops() == ["-a -t 127.0.0.100:80 -r 127.0.0.12:8080 -m -w 1 -x 0 -y 0"]
+    # A reload follows the new value: resyncs at t=6 (already sleeping), then every 20 s.
+    await w.engine.reload(config("resyncinterval=20\n" + PREEXISTING))
+    assert w.engine.resync_interval == 20
+    await w.clock.advance(3)  # t=6.1
+    w.backend.apply_one(DelDest(SVC, dkey))
+    await w.clock.advance(19.8)  # t=25.9: the resync after t=6 is at t=26
+    assert "-a -t 127.0.0.100:80 -r 127.0.0.12:8080 -m -w 1 -x 0 -y 0" not in w.ops()
+    await w.clock.advance(0.2)
+    assert w.ops() == ["-a -t 127.0.0.100:80 -r 127.0.0.12:8080 -m -w 1 -x 0 -y 0"]
+    await w.engine.shutdown()
+
+
+def test_engine_resync_override_beats_the_config(tmp_path: Path) -> None:
+    w = World("resyncinterval=3\n" + PREEXISTING, tmp_path, resync_interval=0.5)
+    assert w.engine.resync_interval == 0.5
+
+
 async def test_failed_apply_is_retried_at_next_resync(tmp_path: Path) -> None:
     """B18: a refused op is logged, not believed; the next resync sees the truth and retries."""
     text = PREEXISTING.replace("\treal=127.0.0.11:8080 masq 5\n", "").replace(
