@@ -1,0 +1,365 @@
+"""The status snapshot: what the daemon believes, what the kernel holds, and whether they agree.
+
+Pure. The engine gathers its inputs (config, health, the kernel table it just dumped, the
+desired table, overrides, counters) and :func:`build` turns them into one frozen
+:class:`Snapshot`, which every surface reads: ``status -v`` (:func:`render_text`),
+``status --json`` and ``/status`` (:func:`to_json`), ``/metrics`` and the status page. The
+counters the engine keeps for it (:class:`Counters`, :class:`CheckStats`) live here too, so the
+engine imports no exporter.
+"""
+
+from __future__ import annotations
+
+import bisect
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ldirector.config.model import Config
+from ldirector.desired import RealKey, real_key, service_key
+from ldirector.health import RealHealth
+from ldirector.ipvs.types import Dest, IpvsTable, VirtualService
+from ldirector.manual import Hold, Override
+
+SCHEMA_VERSION = 1
+
+#: Check duration histogram bounds, seconds: from a loopback connect to a slow negotiate.
+BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+
+# --- counters the daemon keeps ---------------------------------------------------------------
+
+
+@dataclass(slots=True)
+class Counters:
+    """Per-daemon totals since start (Prometheus counters, and the last reload)."""
+
+    reconciles: int = 0
+    ops: int = 0
+    op_errors: int = 0
+    #: Resyncs that found the kernel different from the desired table and corrected it.
+    drift_repairs: int = 0
+    last_reload: float | None = None
+    last_reload_ok: bool | None = None
+    stalls: int = 0
+    stall_max: float = 0.0
+
+
+@dataclass(slots=True)
+class CheckCounts:
+    """Check results of one probe: count, failures and a cumulative-ready duration histogram."""
+
+    count: int = 0
+    failures: int = 0
+    total_seconds: float = 0.0
+    #: One slot per bound in BUCKETS plus one for +Inf; not cumulative.
+    buckets: list[int] = field(default_factory=lambda: [0] * (len(BUCKETS) + 1))
+
+    def add(self, ok: bool, elapsed: float) -> None:
+        self.count += 1
+        self.failures += not ok
+        self.total_seconds += elapsed
+        self.buckets[bisect.bisect_left(BUCKETS, elapsed)] += 1
+
+    def cumulative(self) -> list[tuple[str, int]]:
+        """``(le, count)`` pairs as Prometheus wants them, ending with ``+Inf``."""
+        pairs, running = [], 0
+        for bound, n in zip((*map(str, BUCKETS), "+Inf"), self.buckets, strict=True):
+            running += n
+            pairs.append((bound, running))
+        return pairs
+
+
+class CheckStats:
+    """Check results by probe (any hashable key): reals sharing a probe share its counts."""
+
+    def __init__(self) -> None:
+        self.by_probe: dict[object, CheckCounts] = {}
+
+    def record(self, probe: object, ok: bool, elapsed: float) -> None:
+        counts = self.by_probe.get(probe)
+        if counts is None:
+            counts = self.by_probe[probe] = CheckCounts()
+        counts.add(ok, elapsed)
+
+
+# --- the snapshot ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RealStatus:
+    """One real of one virtual as the operator wants to see it."""
+
+    real: str
+    health: str
+    reason: str
+    #: Wall-clock time of the last change of health (the daemon's start if none since).
+    since: float
+    manual: str | None = None
+    drain_deadline: float | None = None
+    #: Weight the kernel holds, None when the kernel does not hold the real.
+    kernel_weight: int | None = None
+    desired_weight: int | None = None
+    active: int = 0
+    inactive: int = 0
+    connections: int = 0
+    in_bytes: int = 0
+    out_bytes: int = 0
+    in_packets: int = 0
+    out_packets: int = 0
+    checks: CheckCounts | None = None
+
+    @property
+    def matches(self) -> bool:
+        return self.kernel_weight == self.desired_weight
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VirtualStatus:
+    service: str
+    scheduler: str
+    in_kernel: bool
+    matches: bool
+    reals: tuple[RealStatus, ...]
+    #: The fallback server when the kernel or the desired table holds it.
+    fallback: str | None = None
+    connections: int = 0
+    in_bytes: int = 0
+    out_bytes: int = 0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Snapshot:
+    generated: float
+    started: float
+    config: str
+    virtuals: tuple[VirtualStatus, ...]
+    counters: Counters
+
+    @property
+    def matches(self) -> bool:
+        return all(v.matches for v in self.virtuals)
+
+
+def build(
+    config: Config,
+    health: Mapping[RealKey, RealHealth],
+    *,
+    actual: IpvsTable,
+    desired: IpvsTable,
+    started: float,
+    changed: Mapping[RealKey, float] | None = None,
+    overrides: Mapping[RealKey, Override] | None = None,
+    probe_of: Mapping[RealKey, object] | None = None,
+    checks: CheckStats | None = None,
+    counters: Counters | None = None,
+    config_name: str = "",
+    now: float | None = None,
+) -> Snapshot:
+    """The snapshot of a daemon's state. Reals are listed once per virtual, in config order."""
+    changed = changed or {}
+    overrides = overrides or {}
+    probe_of = probe_of or {}
+    virtuals: list[VirtualStatus] = []
+    seen: set[object] = set()
+    for virtual in config.virtuals:
+        skey = service_key(virtual)
+        if skey in seen:
+            continue
+        seen.add(skey)
+        have = actual.services.get(skey)
+        want = desired.services.get(skey)
+        reals: list[RealStatus] = []
+        keys: set[object] = set()
+        for real in virtual.reals:
+            key = real_key(virtual, real)
+            if key in keys:
+                continue
+            keys.add(key)
+            h = health.get(key, RealHealth())
+            kdest = have.dests.get(key.dest) if have else None
+            ddest = want.dests.get(key.dest) if want else None
+            over = overrides.get(key)
+            probe = probe_of.get(key)
+            counts = checks.by_probe.get(probe) if checks and probe is not None else None
+            reals.append(
+                _real(str(key.dest), h, kdest, ddest, changed.get(key, started), over, counts)
+            )
+        configured = {k.dest for k in (real_key(virtual, r) for r in virtual.reals)}
+        extra = [
+            str(d)
+            for d in sorted(
+                ({*_dests(have)} | {*_dests(want)}) - configured, key=lambda d: d.sort_key
+            )
+        ]
+        stats = have.service.stats if have else None
+        virtuals.append(
+            VirtualStatus(
+                service=str(skey),
+                scheduler=virtual.scheduler,
+                in_kernel=have is not None,
+                matches=_same(have, want),
+                reals=tuple(reals),
+                fallback=", ".join(extra) or None,
+                connections=stats.conns if stats else 0,
+                in_bytes=stats.in_bytes if stats else 0,
+                out_bytes=stats.out_bytes if stats else 0,
+            )
+        )
+    return Snapshot(
+        generated=time.time() if now is None else now,
+        started=started,
+        config=config_name,
+        virtuals=tuple(virtuals),
+        counters=counters or Counters(),
+    )
+
+
+def _dests(vs: VirtualService | None) -> Sequence[Any]:
+    return list(vs.dests) if vs else []
+
+
+def _same(have: VirtualService | None, want: VirtualService | None) -> bool:
+    if want is None:
+        return have is None
+    return (
+        have is not None and have.service == want.service and dict(have.dests) == dict(want.dests)
+    )
+
+
+def _real(
+    name: str,
+    h: RealHealth,
+    kdest: Dest | None,
+    ddest: Dest | None,
+    since: float,
+    over: Override | None,
+    counts: CheckCounts | None,
+) -> RealStatus:
+    c = kdest.counters if kdest else None
+    return RealStatus(
+        real=name,
+        health=h.status.value,
+        reason=h.reason,
+        since=since,
+        manual=over.hold.value if over else None,
+        drain_deadline=over.deadline if over and over.hold is Hold.DRAINING else None,
+        kernel_weight=kdest.weight if kdest else None,
+        desired_weight=ddest.weight if ddest else None,
+        active=c.active_conns if c else 0,
+        inactive=c.inactive_conns if c else 0,
+        connections=c.stats.conns if c else 0,
+        in_bytes=c.stats.in_bytes if c else 0,
+        out_bytes=c.stats.out_bytes if c else 0,
+        in_packets=c.stats.in_packets if c else 0,
+        out_packets=c.stats.out_packets if c else 0,
+        checks=counts,
+    )
+
+
+# --- renderings --------------------------------------------------------------------------------
+
+
+def to_json(snap: Snapshot) -> dict[str, Any]:
+    """The ``status --json`` and ``/status`` document (schema in docs/observability.md)."""
+    c = snap.counters
+    return {
+        "schema": SCHEMA_VERSION,
+        "generated": snap.generated,
+        "started": snap.started,
+        "config": snap.config,
+        "matches": snap.matches,
+        "daemon": {
+            "reconciles": c.reconciles,
+            "operations": c.ops,
+            "operation_errors": c.op_errors,
+            "drift_repairs": c.drift_repairs,
+            "last_reload": c.last_reload,
+            "last_reload_ok": c.last_reload_ok,
+            "stalls": c.stalls,
+            "stall_max_seconds": c.stall_max,
+        },
+        "virtuals": [
+            {
+                "service": v.service,
+                "scheduler": v.scheduler,
+                "in_kernel": v.in_kernel,
+                "matches": v.matches,
+                "fallback": v.fallback,
+                "connections": v.connections,
+                "in_bytes": v.in_bytes,
+                "out_bytes": v.out_bytes,
+                "reals": [_real_json(r) for r in v.reals],
+            }
+            for v in snap.virtuals
+        ],
+    }
+
+
+def _real_json(r: RealStatus) -> dict[str, Any]:
+    return {
+        "real": r.real,
+        "health": r.health,
+        "reason": r.reason,
+        "since": r.since,
+        "manual": r.manual,
+        "drain_deadline": r.drain_deadline,
+        "kernel_weight": r.kernel_weight,
+        "desired_weight": r.desired_weight,
+        "matches": r.matches,
+        "active": r.active,
+        "inactive": r.inactive,
+        "connections": r.connections,
+        "in_bytes": r.in_bytes,
+        "out_bytes": r.out_bytes,
+        "checks": r.checks.count if r.checks else 0,
+        "check_failures": r.checks.failures if r.checks else 0,
+    }
+
+
+def local_time(stamp: float | None) -> str:
+    if stamp is None:
+        return "-"
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
+
+
+def state_word(r: RealStatus) -> str:
+    """Health, with an operator's hold shown first: ``disabled``, ``draining``, or the health."""
+    return f"{r.manual} ({r.health})" if r.manual else r.health
+
+
+def render_text(snap: Snapshot) -> str:
+    """``status -v``: one block per virtual, one line per real."""
+    lines: list[str] = []
+    for v in snap.virtuals:
+        where = "kernel matches desired" if v.matches else "KERNEL DIFFERS from desired"
+        if not v.in_kernel:
+            where = "not in the kernel" + ("" if v.matches else " (it should be)")
+        lines.append(f"{v.service} {v.scheduler}: {where}")
+        rows = [("REAL", "STATE", "WEIGHT", "ACTIVE", "INACTIVE", "SINCE", "LAST CHECK")]
+        for r in v.reals:
+            weight = "-" if r.kernel_weight is None else str(r.kernel_weight)
+            if not r.matches:
+                want = "-" if r.desired_weight is None else str(r.desired_weight)
+                weight += f" (want {want})"
+            rows.append(
+                (
+                    r.real,
+                    state_word(r),
+                    weight,
+                    str(r.active),
+                    str(r.inactive),
+                    local_time(r.since),
+                    r.reason or "-",
+                )
+            )
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+        for row in rows:
+            cells = [cell.ljust(w) for cell, w in zip(row, widths, strict=False)]
+            lines.append("  " + "  ".join([*cells, row[-1]]).rstrip())
+        if v.fallback:
+            lines.append(f"  fallback/other: {v.fallback}")
+    if not snap.virtuals:
+        lines.append("no virtual services configured")
+    return "\n".join(lines) + "\n"
