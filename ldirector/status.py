@@ -318,6 +318,65 @@ def _real_json(r: RealStatus) -> dict[str, Any]:
     }
 
 
+def from_json(doc: Any) -> Snapshot:
+    """Inverse of :func:`to_json` (without the check histograms): the CLI renders from it."""
+    d = doc["daemon"]
+    counters = Counters(
+        ops=int(d["operations"]),
+        op_errors=int(d["operation_errors"]),
+        drift_repairs=int(d["drift_repairs"]),
+        reconciles=int(d["reconciles"]),
+        last_reload=d["last_reload"],
+        last_reload_ok=d["last_reload_ok"],
+        stalls=int(d["stalls"]),
+        stall_max=float(d["stall_max_seconds"]),
+    )
+    virtuals = tuple(
+        VirtualStatus(
+            service=str(v["service"]),
+            scheduler=str(v["scheduler"]),
+            in_kernel=bool(v["in_kernel"]),
+            matches=bool(v["matches"]),
+            fallback=v["fallback"],
+            connections=int(v["connections"]),
+            in_bytes=int(v["in_bytes"]),
+            out_bytes=int(v["out_bytes"]),
+            reals=tuple(
+                RealStatus(
+                    **{k: r[k] for k in _REAL_FIELDS},
+                    checks=None,
+                )
+                for r in v["reals"]
+            ),
+        )
+        for v in doc["virtuals"]
+    )
+    return Snapshot(
+        generated=float(doc["generated"]),
+        started=float(doc["started"]),
+        config=str(doc["config"]),
+        virtuals=virtuals,
+        counters=counters,
+    )
+
+
+_REAL_FIELDS = (
+    "real",
+    "health",
+    "reason",
+    "since",
+    "manual",
+    "drain_deadline",
+    "kernel_weight",
+    "desired_weight",
+    "active",
+    "inactive",
+    "connections",
+    "in_bytes",
+    "out_bytes",
+)
+
+
 def local_time(stamp: float | None) -> str:
     if stamp is None:
         return "-"

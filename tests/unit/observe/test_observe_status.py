@@ -8,7 +8,7 @@ from observe_world import R2, R3, config, dest, snapshot, table
 
 from ldirector.health import RealHealth, Status
 from ldirector.manual import Hold, Override
-from ldirector.status import CheckCounts, build, render_text, to_json
+from ldirector.status import CheckCounts, build, from_json, render_text, to_json
 
 
 def test_snapshot_holds_every_real_with_its_kernel_state() -> None:
@@ -114,3 +114,8 @@ def test_histogram_is_cumulative() -> None:
     assert pairs["0.005"] == 2  # le is inclusive
     assert pairs["0.25"] == 2 and pairs["0.5"] == 3
     assert pairs["30.0"] == 3 and pairs["+Inf"] == 4
+
+
+def test_cli_renders_the_same_text_from_json() -> None:
+    snap = snapshot()
+    assert render_text(from_json(json.loads(json.dumps(to_json(snap))))) == render_text(snap)
