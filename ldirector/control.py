@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Protocol, TextIO
 
 from ldirector import manual
+from ldirector.ipvs.backend import IpvsError
 from ldirector.stall import StallDetector
 from ldirector.status import Snapshot, to_json
 
@@ -192,6 +193,8 @@ class ControlServer:
                 return {"ok": True, "message": message}
         except manual.ManualError as exc:
             return {"ok": False, "error": str(exc)}
+        except IpvsError as exc:
+            return {"ok": False, "error": f"cannot read the IPVS table: {exc}"}
         except OSError as exc:
             return {"ok": False, "error": f"cannot save the override: {exc}"}
         return {"ok": False, "error": f"unknown command: {str(cmd)[:40]!r}"}

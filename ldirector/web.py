@@ -15,6 +15,7 @@ import jinja2
 from aiohttp import web
 
 from ldirector.control import Daemon
+from ldirector.ipvs.backend import IpvsError
 from ldirector.status import Snapshot, local_time, state_word, to_json
 
 log = logging.getLogger(__name__)
@@ -42,6 +43,13 @@ def render_page(snap: Snapshot, *, refresh: int = REFRESH) -> str:
     )
 
 
+async def _snapshot(request: web.Request) -> Snapshot:
+    try:
+        return await request.app[DAEMON_KEY].snapshot()
+    except IpvsError as exc:
+        raise web.HTTPServiceUnavailable(text=f"cannot read the IPVS table: {exc}\n") from None
+
+
 async def _metrics(request: web.Request) -> web.Response:
     try:
         from ldirector import metrics
@@ -49,19 +57,19 @@ async def _metrics(request: web.Request) -> web.Response:
         return web.Response(
             status=501, text="prometheus-client is not installed (pip install ldirector[metrics])\n"
         )
-    snap = await request.app[DAEMON_KEY].snapshot()
+    snap = await _snapshot(request)
     return web.Response(
         body=metrics.exposition(snap), headers={"Content-Type": metrics.CONTENT_TYPE}
     )
 
 
 async def _status(request: web.Request) -> web.Response:
-    snap = await request.app[DAEMON_KEY].snapshot()
+    snap = await _snapshot(request)
     return web.Response(text=json.dumps(to_json(snap), indent=1), content_type="application/json")
 
 
 async def _page(request: web.Request) -> web.Response:
-    snap = await request.app[DAEMON_KEY].snapshot()
+    snap = await _snapshot(request)
     return web.Response(text=render_page(snap), content_type="text/html", charset="utf-8")
 
 

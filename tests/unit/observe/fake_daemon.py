@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from observe_world import config, snapshot
 
+from ldirector.ipvs.backend import IpvsUnavailable
 from ldirector.manual import resolve
 from ldirector.status import Snapshot
 
@@ -20,3 +21,10 @@ class FakeDaemon:
         key = resolve(self.config, virtual, real)
         self.calls.append((verb, virtual, real, bound))
         return f"{verb} {key}"
+
+
+class BlindDaemon(FakeDaemon):
+    """A daemon whose kernel table cannot be read."""
+
+    async def snapshot(self) -> Snapshot:
+        raise IpvsUnavailable("permission denied: changing IPVS needs root (CAP_NET_ADMIN)")

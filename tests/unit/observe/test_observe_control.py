@@ -11,7 +11,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from fake_daemon import FakeDaemon
+from fake_daemon import BlindDaemon, FakeDaemon
 
 from ldirector.control import ControlError, ControlServer, request, socket_path
 
@@ -140,3 +140,13 @@ async def test_stale_socket_is_replaced_live_one_refused(tmp_path: Path) -> None
     finally:
         await first.close()
     assert not path.exists()
+
+
+async def test_unreadable_kernel_is_an_error_reply(tmp_path: Path) -> None:
+    srv = ControlServer(tmp_path / "b.sock", BlindDaemon())
+    await srv.start()
+    try:
+        with pytest.raises(ControlError, match="cannot read the IPVS table: permission denied"):
+            await ask(srv.path, {"cmd": "status"})
+    finally:
+        await srv.close()

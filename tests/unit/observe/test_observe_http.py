@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from aiohttp import web
-from fake_daemon import FakeDaemon
+from fake_daemon import BlindDaemon, FakeDaemon
 from observe_world import snapshot
 from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
@@ -120,3 +120,16 @@ def test_application_has_no_write_routes() -> None:
     methods = {r.method for r in app.router.routes()}
     assert methods <= {"GET", "HEAD"}
     assert isinstance(app, web.Application)
+
+
+async def test_unreadable_kernel_is_a_503() -> None:
+    runner = await ldweb.start(BlindDaemon(), "127.0.0.1", 0)
+    try:
+        host, port = runner.addresses[0][:2]
+        async with aiohttp.ClientSession() as session:
+            for path in ("/", "/status", "/metrics"):
+                async with session.get(f"http://{host}:{port}{path}") as resp:
+                    assert resp.status == 503
+                    assert "cannot read the IPVS table" in await resp.text()
+    finally:
+        await runner.cleanup()
