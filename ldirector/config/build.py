@@ -91,6 +91,7 @@ class _Builder:
             emailalertfrom=g.emailalertfrom,
             maintenancedir=g.maintenancedir,
             resyncinterval=g.resyncinterval or 10.0,
+            httpstatus=g.httpstatus,
             ipvs_sysctls=tuple(sorted(g.sysctls.items())),
             span=Span(self.path),
         )

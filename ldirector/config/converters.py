@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, ip_address
 
 from ldirector.config.model import CheckType, DaemonState
 from ldirector.config.sysctls import SYSCTLS, UNSUPPORTED
@@ -97,6 +97,26 @@ def netmask_value(value: str, family: int) -> IPv4Address | int:
     if bits and (bits | (bits - 1)) & 0xFFFFFFFF != 0xFFFFFFFF:
         raise Invalid(f"invalid netmask {value}: the one bits must be contiguous")
     return mask
+
+
+def httpstatus_value(value: str) -> tuple[str, int]:
+    """``httpstatus = [ADDRESS:]PORT``: where the status page listens; 127.0.0.1 by default."""
+    text = unquote(value).strip()
+    host, port_text = "127.0.0.1", text
+    if text.startswith("["):
+        inside, close, rest = text[1:].partition("]")
+        host, port_text = inside, rest[1:] if close and rest.startswith(":") else ""
+    elif ":" in text:
+        host, _, port_text = text.rpartition(":")
+    try:
+        ip_address(host)
+    except ValueError:
+        raise Invalid(
+            f"invalid httpstatus {text!r}: an IP address is required (httpstatus = 127.0.0.1:9555)"
+        ) from None
+    if not digits(port_text) or not 1 <= int(port_text) <= 65535:
+        raise Invalid(f"invalid httpstatus {text!r}: a port 1..65535 is required")
+    return host, int(port_text)
 
 
 def sysctl_value(value: str) -> tuple[str, int]:

@@ -54,6 +54,7 @@ DIRECTIVES: Mapping[str, Directive] = _table(
     ("expire_nodest_conn", G, "unset", "kernel toggle: expire connections to removed reals"),
     ("ipvs_sysctl", G, "none", "any other /proc/sys/net/ipv4/vs toggle: NAME VALUE"),
     ("resyncinterval", G, "10", "ldirector extension: seconds between full IPVS table resyncs"),
+    ("httpstatus", G, "off", "ldirector extension: [ADDRESS:]PORT of /metrics, /status and /"),
     ("timeout", G, "-", "deprecated, always an error (use checktimeout / negotiatetimeout)"),
     # global and per virtual
     ("checktimeout", B, "5", "timeout of connect, ping and external checks (seconds)"),

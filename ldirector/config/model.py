@@ -283,6 +283,8 @@ class Config:
     #: ldirector extension: seconds between two full comparisons of the kernel table with the
     #: desired one, so a manual ``ipvsadm`` edit to an owned service lasts at most this long.
     resyncinterval: float = 10.0
+    #: ldirector extension: (address, port) of the HTTP status endpoint; None = off.
+    httpstatus: tuple[str, int] | None = None
     #: Kernel toggles under /proc/sys/net/ipv4/vs to set, sorted by name; absent = leave alone.
     ipvs_sysctls: tuple[tuple[str, int], ...] = ()
     warnings: tuple[Diagnostic, ...] = field(default=(), compare=False, repr=False)

@@ -19,6 +19,7 @@ from ldirector.config import addresses
 from ldirector.config.converters import (
     checktype_value,
     email_states,
+    httpstatus_value,
     logfile_value,
     netmask_value,
     sysctl_value,
@@ -236,6 +237,8 @@ class _Parser:
                 g.maintenancedir = path
             case "resyncinterval":
                 g.resyncinterval = seconds(value, "invalid resync interval")
+            case "httpstatus":
+                g.httpstatus = httpstatus_value(value)
             case "expire_quiescent_template" | "expire_nodest_conn":
                 g.sysctls[key] = int(yes_no(key, value))
             case "ipvs_sysctl":

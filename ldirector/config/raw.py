@@ -53,6 +53,7 @@ class RawGlobal(RawCommon):
     emailalertfrom: str | None = None
     maintenancedir: str | None = None
     resyncinterval: float | None = None
+    httpstatus: tuple[str, int] | None = None
     sysctls: dict[str, int] = field(default_factory=dict)
 
 

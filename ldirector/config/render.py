@@ -16,6 +16,13 @@ SCHEMA_VERSION = 1
 Json = dict[str, object]
 
 
+def _hostport(where: tuple[str, int] | None) -> str | None:
+    if where is None:
+        return None
+    host, port = where
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def config_json(config: Config) -> Json:
     """The whole effective config."""
     return {
@@ -34,6 +41,7 @@ def config_json(config: Config) -> Json:
             "emailalertfrom": config.emailalertfrom,
             "maintenancedir": config.maintenancedir,
             "resyncinterval": config.resyncinterval,
+            "httpstatus": _hostport(config.httpstatus),
         },
         "ipvs_sysctls": dict(config.ipvs_sysctls),
         "virtuals": [virtual_json(v) for v in config.virtuals],

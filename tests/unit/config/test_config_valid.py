@@ -248,7 +248,7 @@ EXPECT: dict[str, dict[str, Any]] = {
         ]
     },
     "timeouts-global-check.cf": {
-        "config": {"resyncinterval": 10.0},
+        "config": {"resyncinterval": 10.0, "httpstatus": None},
         "virtuals": [{"checktimeout": 3.0, "negotiatetimeout": 3.0, "failurecount": 4}],
     },
     "services.cf": {
@@ -375,6 +375,7 @@ EXPECT: dict[str, dict[str, Any]] = {
             "emailalertfrom": "lvs@example.test",
             "checkinterval": 5.0,
             "resyncinterval": 2.5,  # ldirector extension
+            "httpstatus": ("::1", 9555),  # ldirector extension
         },
         "virtuals": [
             {
