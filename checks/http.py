@@ -41,21 +41,27 @@ def _tls(verify: bool) -> ssl.SSLContext:
 
 def url(target: Target, spec: HttpSpec) -> URL:
     """The URL the check fetches: the absolute ``request``, or ``request`` on the real server."""
-    if spec.request.startswith(("http://", "https://")):
-        return URL(spec.request)
-    host = str(target.address)
-    if isinstance(target.address, IPv6Address):
-        host = f"[{host}]"
-    scheme = "https" if spec.tls and not spec.proxy else "http"
-    path = spec.request if spec.request.startswith("/") else "/" + spec.request
-    return URL(f"{scheme}://{host}:{target.port}{path}")
+    return _url(target, spec.tls and not spec.proxy, spec.request)
 
 
+# Parsing and quoting a URL is a twentieth of a check's CPU; a real is checked every few seconds
+# with the same URL, so each is built once. Bounded: reloads may bring new reals.
+@functools.lru_cache(maxsize=1 << 16)
+def _url(target: Target, tls: bool, request: str) -> URL:
+    if request.startswith(("http://", "https://")):
+        return URL(request)
+    path = request if request.startswith("/") else "/" + request
+    return URL(f"{'https' if tls else 'http'}://{_host(target)}:{target.port}{path}")
+
+
+@functools.lru_cache(maxsize=1 << 16)
 def _proxy(target: Target) -> URL:
+    return URL(f"http://{_host(target)}:{target.port}")
+
+
+def _host(target: Target) -> str:
     host = str(target.address)
-    if isinstance(target.address, IPv6Address):
-        host = f"[{host}]"
-    return URL(f"http://{host}:{target.port}")
+    return f"[{host}]" if isinstance(target.address, IPv6Address) else host
 
 
 async def _read_body(resp: aiohttp.ClientResponse) -> str:
@@ -84,9 +90,8 @@ def _failure(exc: aiohttp.ClientError) -> str:
 
 async def check(target: Target, spec: HttpSpec) -> Result:
     """Up on a final 2xx status (after up to 7 redirects) whose body matches ``receive``."""
-    headers = dict(_HEADERS)
-    if spec.virtualhost and not spec.proxy:  # http_proxy takes the Host from the URL
-        headers["Host"] = spec.virtualhost
+    # The session sends _HEADERS; http_proxy takes the Host from the URL.
+    headers = {"Host": spec.virtualhost} if spec.virtualhost and not spec.proxy else None
     try:
         async with (await _session()).request(
             spec.method.value,
@@ -132,6 +137,7 @@ async def _session() -> aiohttp.ClientSession:
         session = aiohttp.ClientSession(
             connector=connector,
             cookie_jar=aiohttp.DummyCookieJar(),
+            headers=_HEADERS,
             trust_env=False,
             # The caller owns the deadline; aiohttp's own 5-minute default only costs timers.
             timeout=aiohttp.ClientTimeout(),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import ipaddress
 import json
 import os
@@ -107,8 +108,13 @@ async def _drive(kind: str, port: int, seconds: float, concurrency: int) -> Figu
     return Figure(counts["ok"] + counts["failed"], counts["failed"], elapsed, cpu)
 
 
-def run_worker(kind: str, port: int, seconds: float, concurrency: int) -> None:
-    figure = asyncio.run(_drive(kind, port, seconds, concurrency))
+def run_worker(kind: str, port: int, seconds: float, concurrency: int, loop: str) -> None:
+    if loop == "uvloop":
+        import uvloop  # the optional extra ldirector[uvloop]
+
+        figure = uvloop.run(_drive(kind, port, seconds, concurrency))
+    else:
+        figure = asyncio.run(_drive(kind, port, seconds, concurrency))
     print(json.dumps(figure.__dict__))
 
 
@@ -173,7 +179,7 @@ def _nginx(tmp: Path, port: int):  # type: ignore[no-untyped-def]
         proc.wait(timeout=10)
 
 
-def measure_ldirector(kind: str, port: int, seconds: float, concurrency: int) -> Figure:
+def measure_ldirector(kind: str, port: int, seconds: float, concurrency: int, loop: str) -> Figure:
     argv = [
         *_pin(0),
         sys.executable,
@@ -186,6 +192,8 @@ def measure_ldirector(kind: str, port: int, seconds: float, concurrency: int) ->
         str(seconds),
         "--concurrency",
         str(concurrency),
+        "--loop",
+        loop,
     ]
     done = subprocess.run(
         argv, capture_output=True, text=True, timeout=WARMUP + seconds + 60, check=False
@@ -295,15 +303,20 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=20.0, help="measured window per run")
     parser.add_argument("--concurrency", type=int, default=64, help="ldirector checks in flight")
+    parser.add_argument(
+        "--loop", choices=("asyncio", "uvloop"), default="asyncio", help="ldirector's event loop"
+    )
     parser.add_argument("--skip-ldirectord", action="store_true")
     parser.add_argument("--only", choices=sorted(BARS), help="measure one kind of check")
     parser.add_argument("--worker", choices=sorted(BARS), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        run_worker(args.worker, args.port, min(args.seconds, 60), args.concurrency)
+        run_worker(args.worker, args.port, min(args.seconds, 60), args.concurrency, args.loop)
         return
     seconds = min(args.seconds, 60.0)  # bounded, whatever is asked
+    if args.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        sys.exit("uvloop is not installed (pip install 'ldirector[uvloop]')")
     for tool in ("nginx", *(() if args.skip_ldirectord else ("ldirectord",))):
         if shutil.which(tool) is None and shutil.which(tool, path="/usr/sbin") is None:
             sys.exit(f"{tool} is not installed (tests/deps/checks1.apt; scripts/setup as root)")
@@ -313,7 +326,7 @@ def main() -> None:
         tmp = Path(name)
         with _nginx(tmp, port):
             for kind in [args.only] if args.only else ["http", "connect"]:
-                ours = measure_ldirector(kind, port, seconds, args.concurrency)
+                ours = measure_ldirector(kind, port, seconds, args.concurrency, args.loop)
                 theirs = (
                     None if args.skip_ldirectord else measure_ldirectord(kind, port, seconds, tmp)
                 )
