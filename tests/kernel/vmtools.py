@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
@@ -32,3 +33,80 @@ def run_as_nobody(*argv: str) -> subprocess.CompletedProcess[str]:
         check=False,
         timeout=120,
     )
+
+
+# --- Engine tests and the VM benchmark: namespaces, a health-flag HTTP server ------------------
+
+
+def sh(*argv: str) -> str:
+    """Run a command, failing the test with its stderr if it fails; return its stdout."""
+    done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
+    assert done.returncode == 0, f"{' '.join(argv)}: {done.stderr.strip()}"
+    return done.stdout
+
+
+#: A small asyncio HTTP/1.1 server for real servers inside namespaces: ``GET /health`` answers
+#: ``ok`` unless a file named after the server (argv[1]) or after the address the request came
+#: in on exists in the flag directory (argv[2]); any other path answers the server's name, so a
+#: client sees which real it reached. Keep-alive, one process for any number of addresses.
+#: argv[3] (optional) is the port, default 80.
+HEALTH_SERVER = r"""
+import asyncio, os, sys
+name, flags = sys.argv[1], sys.argv[2]
+port = int(sys.argv[3]) if len(sys.argv) > 3 else 80
+down = set()
+
+def reply(status, body):
+    return (f"HTTP/1.1 {status}\r\nContent-Length: {len(body)}\r\n"
+            f"Content-Type: text/plain\r\n\r\n{body}").encode()
+
+class Http(asyncio.Protocol):
+    def connection_made(self, transport):
+        self.transport, self.buf = transport, b""
+        self.local = transport.get_extra_info("sockname")[0]
+    def data_received(self, data):
+        self.buf += data
+        while b"\r\n\r\n" in self.buf:
+            head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+            path = head.split(b" ", 2)[1] if head.count(b" ") >= 2 else b"/"
+            if path == b"/health":
+                bad = name in down or self.local in down
+                self.transport.write(reply("503 Down", "down") if bad else reply("200 OK", "ok"))
+            else:
+                self.transport.write(reply("200 OK", name))
+
+async def watch():
+    while True:
+        try:
+            down.clear(); down.update(os.listdir(flags))
+        except OSError:
+            pass
+        await asyncio.sleep(0.05)
+
+async def main():
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(Http, "0.0.0.0", port, backlog=4096, reuse_address=True)
+    print("ready", flush=True)
+    await asyncio.gather(server.serve_forever(), watch())
+
+asyncio.run(main())
+"""
+
+
+def http_get(sock: socket.socket, path: str = "/") -> str:
+    """One HTTP/1.1 keep-alive request on ``sock``; returns the body."""
+    sock.sendall(f"GET {path} HTTP/1.1\r\nHost: vip\r\n\r\n".encode())
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ConnectionResetError("connection closed")
+        data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+    while len(body) < length:
+        chunk = sock.recv(4096)
+        if not chunk:
+            raise ConnectionResetError("connection closed")
+        body += chunk
+    return body.decode()
