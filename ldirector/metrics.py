@@ -108,6 +108,11 @@ class SnapshotCollector(Collector):
 def _daemon(snap: Snapshot) -> Iterator[Metric]:
     c = snap.counters
     yield CounterMetricFamily(
+        "ldirector_reconciles",
+        "comparisons of the kernel table with the desired one",
+        value=c.reconciles,
+    )
+    yield CounterMetricFamily(
         "ldirector_reconcile_operations", "IPVS operations applied", value=c.ops
     )
     yield CounterMetricFamily(

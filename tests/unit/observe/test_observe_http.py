@@ -48,6 +48,7 @@ def test_metrics_parse_and_carry_every_figure() -> None:
     assert value(found, "ldirector_check_failures_total", real=r3) == 1
     assert value(found, "ldirector_virtual_in_sync", virtual=web80) == 1
     assert value(found, "ldirector_virtual_in_sync", virtual="fwm:7") == 1
+    assert value(found, "ldirector_reconciles_total") == 4
     assert value(found, "ldirector_reconcile_operations_total") == 6
     assert value(found, "ldirector_reconcile_errors_total") == 1
     assert value(found, "ldirector_drift_repairs_total") == 2
