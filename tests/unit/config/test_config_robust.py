@@ -14,6 +14,7 @@ from cfgtools import TESTDATA, fake_resolver, load_fixture, load_text
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from checks.types import HttpSpec
 from ldirector.config import ConfigError, find_config, load
 from ldirector.config.directives import DIRECTIVES
 from ldirector.config.values import Invalid, system_resolver
@@ -187,3 +188,12 @@ def test_fifo_is_refused_without_hanging(tmp_path: Path) -> None:
     with pytest.raises(ConfigError) as info:
         load(path)
     assert str(info.value) == f"{path}: error: is not a regular file"
+
+
+def test_receive_with_nested_set_loads_without_warning() -> None:
+    """Python's FutureWarning for "[[" sets must not escape the loader (found by fuzzing)."""
+    config = load_text('virtual=127.0.0.1:80\n\treal=127.0.0.2:80 gate\n\treceive="[[a]x"\n')
+    spec = config.virtuals[0].reals[0].negotiate
+    assert isinstance(spec, HttpSpec)
+    assert spec.receive is not None
+    assert spec.receive.search("[x")
