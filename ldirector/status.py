@@ -13,7 +13,7 @@ from __future__ import annotations
 import bisect
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ldirector.config.model import Config
@@ -171,9 +171,9 @@ def build(
         have = actual.services.get(skey)
         want = desired.services.get(skey)
         reals: list[RealStatus] = []
+        every = [real_key(virtual, real) for real in virtual.reals]
         keys: set[object] = set()
-        for real in virtual.reals:
-            key = real_key(virtual, real)
+        for key in every:
             if key in keys:
                 continue
             keys.add(key)
@@ -186,7 +186,7 @@ def build(
             reals.append(
                 _real(str(key.dest), h, kdest, ddest, changed.get(key, started), over, counts)
             )
-        configured = {k.dest for k in (real_key(virtual, r) for r in virtual.reals)}
+        configured = {k.dest for k in every}
         extra = [
             str(d)
             for d in sorted(
@@ -212,7 +212,7 @@ def build(
         started=started,
         config=config_name,
         virtuals=tuple(virtuals),
-        counters=counters or Counters(),
+        counters=replace(counters) if counters else Counters(),
     )
 
 
@@ -254,7 +254,8 @@ def _real(
         out_bytes=c.stats.out_bytes if c else 0,
         in_packets=c.stats.in_packets if c else 0,
         out_packets=c.stats.out_packets if c else 0,
-        checks=counts,
+        # A copy: the engine goes on counting while an exporter renders this in a thread.
+        checks=replace(counts, buckets=list(counts.buckets)) if counts else None,
     )
 
 
