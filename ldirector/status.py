@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import bisect
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from types import MappingProxyType
 from typing import Any
 
-from ldirector.config.model import Config
+from ldirector.config.model import Config, Virtual
 from ldirector.desired import RealKey, real_key, service_key
 from ldirector.health import RealHealth
-from ldirector.ipvs.types import Dest, IpvsTable, VirtualService
+from ldirector.ipvs.types import Dest, DestKey, IpvsTable, ServiceKey
 from ldirector.manual import Hold, Override
 
 SCHEMA_VERSION = 1
@@ -161,45 +162,52 @@ def build(
     changed = changed or {}
     overrides = overrides or {}
     probe_of = probe_of or {}
+    unknown = RealHealth()
     virtuals: list[VirtualStatus] = []
     seen: set[object] = set()
-    for virtual in config.virtuals:
-        skey = service_key(virtual)
+    for virtual, skey, every in _layout(config):
         if skey in seen:
             continue
         seen.add(skey)
         have = actual.services.get(skey)
         want = desired.services.get(skey)
+        have_dests = have.dests if have else _EMPTY
+        want_dests = want.dests if want else _EMPTY
         reals: list[RealStatus] = []
-        every = [real_key(virtual, real) for real in virtual.reals]
-        keys: set[object] = set()
+        keys: set[RealKey] = set()
+        same = (have is None) == (want is None) and (
+            have is None or want is None or have.service == want.service
+        )
+        in_have = in_want = 0
         for key in every:
             if key in keys:
                 continue
             keys.add(key)
-            h = health.get(key, RealHealth())
-            kdest = have.dests.get(key.dest) if have else None
-            ddest = want.dests.get(key.dest) if want else None
-            over = overrides.get(key)
+            kdest = have_dests.get(key.dest)
+            ddest = want_dests.get(key.dest)
+            in_have += kdest is not None
+            in_want += ddest is not None
+            same = same and kdest == ddest
             probe = probe_of.get(key)
             counts = checks.by_probe.get(probe) if checks and probe is not None else None
+            since = changed.get(key, started)
+            over = overrides.get(key)
             reals.append(
-                _real(str(key.dest), h, kdest, ddest, changed.get(key, started), over, counts)
+                _real(str(key.dest), health.get(key, unknown), kdest, ddest, since, over, counts)
             )
-        configured = {k.dest for k in every}
-        extra = [
-            str(d)
-            for d in sorted(
-                ({*_dests(have)} | {*_dests(want)}) - configured, key=lambda d: d.sort_key
-            )
-        ]
+        extra: list[str] = []
+        if in_have < len(have_dests) or in_want < len(want_dests):  # the fallback, strays
+            configured = {k.dest for k in every}
+            others = ({*have_dests} | {*want_dests}) - configured
+            same = same and all(have_dests.get(d) == want_dests.get(d) for d in others)
+            extra = [str(d) for d in sorted(others, key=lambda d: d.sort_key)]
         stats = have.service.stats if have else None
         virtuals.append(
             VirtualStatus(
                 service=str(skey),
                 scheduler=virtual.scheduler,
                 in_kernel=have is not None,
-                matches=_same(have, want),
+                matches=same,
                 reals=tuple(reals),
                 fallback=", ".join(extra) or None,
                 connections=stats.conns if stats else 0,
@@ -216,16 +224,19 @@ def build(
     )
 
 
-def _dests(vs: VirtualService | None) -> Sequence[Any]:
-    return list(vs.dests) if vs else []
+_EMPTY: Mapping[DestKey, Dest] = MappingProxyType({})
+
+#: The last config's keys: computing them costs more than the rest of a snapshot, and a
+#: config changes only on reload.
+_cached: tuple[Config, list[tuple[Virtual, ServiceKey, list[RealKey]]]] | None = None
 
 
-def _same(have: VirtualService | None, want: VirtualService | None) -> bool:
-    if want is None:
-        return have is None
-    return (
-        have is not None and have.service == want.service and dict(have.dests) == dict(want.dests)
-    )
+def _layout(config: Config) -> list[tuple[Virtual, ServiceKey, list[RealKey]]]:
+    global _cached  # a one-entry cache, replaced on reload
+    if _cached is None or _cached[0] is not config:
+        laid = [(v, service_key(v), [real_key(v, r) for r in v.reals]) for v in config.virtuals]
+        _cached = (config, laid)
+    return _cached[1]
 
 
 def _real(
@@ -255,7 +266,11 @@ def _real(
         in_packets=c.stats.in_packets if c else 0,
         out_packets=c.stats.out_packets if c else 0,
         # A copy: the engine goes on counting while an exporter renders this in a thread.
-        checks=replace(counts, buckets=list(counts.buckets)) if counts else None,
+        checks=CheckCounts(
+            counts.count, counts.failures, counts.total_seconds, list(counts.buckets)
+        )
+        if counts
+        else None,
     )
 
 

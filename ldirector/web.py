@@ -73,7 +73,8 @@ async def _status(request: web.Request) -> web.Response:
 
 async def _page(request: web.Request) -> web.Response:
     snap = await _snapshot(request)
-    return web.Response(text=render_page(snap), content_type="text/html", charset="utf-8")
+    page = await asyncio.to_thread(render_page, snap)  # 0.1 s at 10,000 reals
+    return web.Response(text=page, content_type="text/html", charset="utf-8")
 
 
 def application(daemon: Daemon) -> web.Application:

@@ -119,3 +119,19 @@ def test_histogram_is_cumulative() -> None:
 def test_cli_renders_the_same_text_from_json() -> None:
     snap = snapshot()
     assert render_text(from_json(json.loads(json.dumps(to_json(snap))))) == render_text(snap)
+
+
+def test_a_stray_destination_is_a_mismatch() -> None:
+    health = {R2: RealHealth(status=Status.UP)}
+    stray = dest(9, 1)
+    snap = build(
+        config(), health, actual=table(dest(2, 5), stray), desired=table(dest(2, 5)), started=0.0
+    )
+    web = snap.virtuals[0]
+    assert not web.matches and web.fallback == "127.0.0.9:8080"
+    assert all(r.matches for r in web.reals)
+    same = build(
+        config(), health, actual=table(dest(2, 5), stray), desired=table(dest(2, 5), stray),
+        started=0.0,
+    )  # fmt: skip
+    assert same.virtuals[0].matches
