@@ -109,10 +109,8 @@ async def _drive(kind: str, port: int, seconds: float, concurrency: int) -> Figu
 
 
 def run_worker(kind: str, port: int, seconds: float, concurrency: int, loop: str) -> None:
-    if loop == "uvloop":
-        import uvloop  # the optional extra ldirector[uvloop]
-
-        figure = uvloop.run(_drive(kind, port, seconds, concurrency))
+    if loop == "uvloop":  # the optional extra ldirector[uvloop]; imported by name for mypy
+        figure = importlib.import_module("uvloop").run(_drive(kind, port, seconds, concurrency))
     else:
         figure = asyncio.run(_drive(kind, port, seconds, concurrency))
     print(json.dumps(figure.__dict__))
