@@ -70,17 +70,24 @@ class Observation:
     started: float
 
 
-def _seconds(value: float) -> str:
-    return f"{value:g}s"
-
-
 async def run_once(run: CheckRunner, target: Target, spec: CheckSpec, limit: float) -> Result:
-    """Run one check for at most ``limit`` seconds; never raises except on cancellation."""
+    """Run one check for at most ``limit`` seconds; never raises except on cancellation.
+
+    The rules and wording of ``checks.probe``: our deadline is ``timed out after 3s``; a
+    TimeoutError the check let escape before it, or any other exception, is a bug in that
+    check, reported as ``internal error: ...``. It does not call ``checks.probe`` because
+    the runner is injectable (tests, benchmarks) and a bug's traceback is logged here, while
+    ``checks.probe`` keeps the checks package free of logging and returns no traceback.
+    """
+    deadline = asyncio.timeout(limit)
     try:
-        async with asyncio.timeout(limit):
+        async with deadline:
             return await run(target, spec)
-    except TimeoutError:
-        return Result(False, f"timed out after {_seconds(limit)}")
+    except TimeoutError as exc:
+        if deadline.expired():
+            return Result(False, f"timed out after {checks.format_seconds(limit)}")
+        log.exception("check %s of %s let a timeout escape", type(spec).__name__, target)
+        return Result(False, f"internal error: {exc!r}")
     except Exception as exc:  # a bug in a check must not take the daemon down
         log.exception("check %s of %s raised", type(spec).__name__, target)
         return Result(False, f"internal error: {type(exc).__name__}: {exc}")

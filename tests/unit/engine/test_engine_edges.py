@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 from ipaddress import ip_address
@@ -10,11 +11,13 @@ from pathlib import Path
 import pytest
 from engine_world import config
 
-from checks.types import ConnectSpec, HttpSpec, PingSpec
+import checks
+from checks.types import CheckSpec, ConnectSpec, HttpSpec, PingSpec, Result, Target
 from ldirector.engine.fallbackcmd import FallbackCommands, argv, spawn
 from ldirector.engine.probes import plan, probe_for
 from ldirector.ipvs.types import Family, FwmarkServiceKey, InetServiceKey, Protocol, ServiceKey
 from ldirector.owned import OwnedStore, default_path
+from ldirector.scheduler import run_once
 
 KEYS: set[ServiceKey] = {
     InetServiceKey(Protocol.TCP, ip_address("127.0.0.100"), 80),
@@ -164,3 +167,25 @@ virtual=127.0.0.102:110
     assert len(probe_of) == 3 and len(readers) == 2  # B9: different passwords, different probes
     shared = next(keys for keys in readers.values() if len(keys) == 2)
     assert {str(k.service) for k in shared} == {"tcp:127.0.0.100:110", "tcp:127.0.0.102:110"}
+
+
+async def test_run_once_tells_its_deadline_from_a_check_that_let_a_timeout_escape(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The rules and wording of checks.probe, with the traceback logged by the scheduler."""
+    target = Target(address=ip_address("127.0.0.1"), port=80)
+
+    async def hang(_target: Target, _spec: CheckSpec) -> Result:
+        await asyncio.sleep(60)
+        raise AssertionError("not reached")
+
+    async def leaky(_target: Target, _spec: CheckSpec) -> Result:
+        raise TimeoutError("socket timed out")
+
+    assert await run_once(hang, target, ConnectSpec(), 0.02) == Result(
+        False, f"timed out after {checks.format_seconds(0.02)}"
+    )
+    with caplog.at_level(logging.ERROR):
+        result = await run_once(leaky, target, ConnectSpec(), 5)
+    assert result == Result(False, "internal error: TimeoutError('socket timed out')")
+    assert "let a timeout escape" in caplog.text and "Traceback" in caplog.text
