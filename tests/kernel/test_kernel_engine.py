@@ -349,7 +349,7 @@ async def test_manual_ipvsadm_edit_is_repaired_within_one_resync(director: Direc
     ipvsadm("-d", "-t", web, "-r", f"{ADDR['rs2']}:80")
     ipvsadm("-A", "-t", f"{VIP}:9999", "-s", "rr")  # a foreign service: never ldirector's
     took = await director.until({"rs1": 1, "rs2": 1})
-    assert took <= resync + 1.0, f"repaired after {took:.2f}s, resyncinterval is {resync}s"
+    assert took <= resync + 1.5, f"repaired after {took:.2f}s, resyncinterval is {resync}s"
     assert f"{VIP}:9999" in ipvsadm("-L", "-n")
 
 
