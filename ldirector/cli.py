@@ -75,7 +75,7 @@ USAGE = (
     "usage: ldirector [-d|--debug] [CONFIG] COMMAND [OPTIONS]\n"
     "       ldirector COMMAND [OPTIONS] [CONFIG]\n"
     "       ldirector -h|--help|-v|--version\n"
-    "commands: check [--json] [--probe] [--plan]; " + ", ".join(LATER) + " (not yet available)"
+    "commands: check [--json] [--probe] [--plan]; " + ", ".join(LATER)
 )
 
 
@@ -105,7 +105,10 @@ def _main(argv: list[str]) -> int:
     else:
         raise UsageError(f"unknown command: {' '.join(rest[:2])}")
     if name in LATER:
-        raise NotAvailable(f"'{name}' is not available yet in this release")
+        # ldirectord's verbs: their own grammar, messages and exit codes (ldirector.commands).
+        from ldirector import commands
+
+        return commands.main(argv)
     command = COMMANDS[name]
     sub = _Parser(prog=f"ldirector {name}", description=command.help)
     sub.add_argument("-d", "--debug", action="store_true", help="debug logging on stderr")
