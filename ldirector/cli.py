@@ -55,6 +55,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the process exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     try:
+        # status -v/--json, disable, enable, drain: the control socket (issue 7).
+        from ldirector import commands, control
+
+        code = control.cli_main(args, plain_status=commands.main, out=sys.stdout, err=sys.stderr)
+        if code is not None:
+            return code
         return _main(args)
     except UsageError as exc:
         print(f"ldirector: {exc}\n{USAGE}", file=sys.stderr)
@@ -75,7 +81,8 @@ USAGE = (
     "usage: ldirector [-d|--debug] [CONFIG] COMMAND [OPTIONS]\n"
     "       ldirector COMMAND [OPTIONS] [CONFIG]\n"
     "       ldirector -h|--help|-v|--version\n"
-    "commands: check [--json] [--probe] [--plan]; " + ", ".join(LATER)
+    "commands: check [--json] [--probe] [--plan]; " + ", ".join(LATER) + "\n"
+    "          status -v|--json; disable|enable VIRTUAL REAL; drain VIRTUAL REAL [--timeout S]"
 )
 
 

@@ -54,6 +54,11 @@ class RealKey:
 
 HealthMap = Mapping[RealKey, RealHealth]
 
+#: An operator's holds (``ldirector.manual``): "disabled" leaves the real out, "draining" keeps
+#: it at weight 0; neither counts as up. Values are plain strings so this module needs no import.
+HoldMap = Mapping[RealKey, str]
+NO_HOLDS: HoldMap = MappingProxyType({})
+
 _FORWARD = {
     ConfigForward.GATE: IpvsForward.GATE,
     ConfigForward.MASQ: IpvsForward.MASQ,
@@ -150,6 +155,7 @@ def virtual_service(
     *,
     readdquiescent: bool,
     keys: Sequence[RealKey] | None = None,
+    holds: HoldMap = NO_HOLDS,
 ) -> VirtualService:
     """One virtual's desired service and destinations.
 
@@ -169,19 +175,23 @@ def virtual_service(
         if dkey in seen:  # two reals the kernel cannot tell apart: the first one wins
             continue
         seen.add(dkey)
+        hold = holds.get(rkey) if holds else None
+        if hold == "disabled":
+            continue
         up = health.get(rkey, unknown).status is Status.UP
         if up or (virtual.quiescent and (readdquiescent or dkey in present)):
+            serving = up and hold is None
             # Quiesced (not up): no new connections, existing ones carry on. Thresholds
             # are left as configured; they do not matter at weight 0.
             dests[dkey] = Dest(
                 address=real.address,
                 port=dkey.port,
                 forward=_FORWARD[real.forward],
-                weight=real.weight if up else 0,
+                weight=real.weight if serving else 0,
                 upper=real.upper,
                 lower=real.lower,
             )
-            any_up |= up
+            any_up |= serving
     fallback = virtual.fallback
     if fallback is not None and not any_up and virtual.checktype is not CheckType.OFF:
         fb = fallback_dest(virtual, fallback)
@@ -189,7 +199,9 @@ def virtual_service(
     return VirtualService(service(virtual), MappingProxyType(dests))
 
 
-def desired_table(config: Config, health: HealthMap, actual: IpvsTable) -> IpvsTable:
+def desired_table(
+    config: Config, health: HealthMap, actual: IpvsTable, holds: HoldMap = NO_HOLDS
+) -> IpvsTable:
     """The table ldirector converges the kernel to, for every virtual in ``config``.
 
     ``actual`` matters only for quiesced reals under ``readdquiescent=no``: they keep their
@@ -198,6 +210,8 @@ def desired_table(config: Config, health: HealthMap, actual: IpvsTable) -> IpvsT
     """
     services: dict[ServiceKey, VirtualService] = {}
     for virtual in config.virtuals:
-        vs = virtual_service(virtual, health, actual, readdquiescent=config.readdquiescent)
+        vs = virtual_service(
+            virtual, health, actual, readdquiescent=config.readdquiescent, holds=holds
+        )
         services.setdefault(vs.key, vs)
     return IpvsTable.of(*services.values())

@@ -13,6 +13,7 @@ import asyncio
 import gc
 import logging
 import random
+import time
 from collections.abc import Callable, Iterable, Mapping
 
 import checks
@@ -48,9 +49,12 @@ from ldirector.ipvs.types import (
     Op,
     ServiceKey,
 )
+from ldirector.manual import ManualOverrides
 from ldirector.owned import OwnedStore
 from ldirector.reconcile import diff
 from ldirector.scheduler import DEFAULT_CONCURRENCY, CheckRunner, Observation, Probe, Scheduler
+from ldirector.status import CheckStats, Counters, Snapshot
+from ldirector.status import build as build_status
 
 log = logging.getLogger(__name__)
 
@@ -104,6 +108,7 @@ class Engine:
         on_event: Callable[[Notice], None] | None = None,
         on_ready: Callable[[], None] | None = None,
         on_observation: Callable[[Observation], None] | None = None,
+        manual: ManualOverrides | None = None,
     ) -> None:
         self.config = config
         self._backend = backend
@@ -135,6 +140,13 @@ class Engine:
         self._reload_lock = asyncio.Lock()
         self._stop_requested = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        #: Operator holds (disable/drain, ``ldirector.manual``), saved across restarts.
+        self.manual = manual or ManualOverrides()
+        #: What the status snapshot reads: totals, check results by probe, health changes.
+        self.counters = Counters()
+        self.checks = CheckStats()
+        self.changed: dict[RealKey, float] = {}
+        self.started = time.time()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -213,6 +225,7 @@ class Engine:
             for diagnostic in exc.diagnostics:
                 log.error("%s", diagnostic)
             log.error("reload failed: still running the previous configuration")
+            self.counters.last_reload, self.counters.last_reload_ok = time.time(), False
             return exc.diagnostics
         await self.reload(config)
         return config.warnings
@@ -226,6 +239,8 @@ class Engine:
         """
         async with self._reload_lock:
             await self._switch(config)
+            self.counters.last_reload = time.time()
+            self.counters.last_reload_ok = self.config is config
 
     async def _switch(self, config: Config) -> None:
         async with self._lock:
@@ -258,6 +273,34 @@ class Engine:
         self._update_serving()
         self._scheduler.set_probes(self._readers, immediate=fresh)
         _freeze_heap()
+
+    # --- observability and manual control (ldirector.control) ------------------------------
+
+    async def refresh(self) -> None:
+        """Reconcile now, as after an operator's disable/drain/enable, not at the next resync."""
+        await self._reconcile()
+        self._update_serving()
+
+    async def snapshot(self, name: str = "") -> Snapshot:
+        """The status snapshot: health, the kernel table read now, the desired one, counters.
+
+        Raises IpvsError when the kernel table cannot be read.
+        """
+        async with self._lock:
+            actual = await self._backend.dump()
+        return build_status(
+            self.config,
+            self.health,
+            actual=actual,
+            desired=self._layout.desired(self.health, actual, self.manual.holds()),
+            started=self.started,
+            changed=self.changed,
+            overrides=self.manual.current,
+            probe_of=self._probe_of,
+            checks=self.checks,
+            counters=self.counters,
+            config_name=name or self.config.path,
+        )
 
     # --- state -------------------------------------------------------------------------------
 
@@ -294,6 +337,7 @@ class Engine:
         """Apply one observation to every real that reads its probe; True if a status moved."""
         if self._on_observation:
             self._on_observation(obs)
+        self.checks.record(obs.probe, obs.result.ok, obs.result.elapsed)
         moved = False
         for key in self._readers.get(obs.probe, ()):  # a probe dropped by reload reads nothing
             virtual, real = self._reals[key]
@@ -304,6 +348,8 @@ class Engine:
             before = self.health[key]
             after, events = step(before, ok, reason, policy(virtual), forced=forced)
             self.health[key] = after
+            if before.status is not after.status:
+                self.changed[key] = time.time()
             for event in events:
                 self._notify(Notice(virtual, event, key))
                 if event.kind in (EventKind.QUIESCED, EventKind.DELETED, EventKind.SOFT_FAILURE):
@@ -318,7 +364,8 @@ class Engine:
             pol = policy(virtual)
             if pol.mode is CheckMode.OFF:
                 continue
-            now = any(self.health[rkey].status is Status.UP for rkey in rkeys)
+            holds = self.manual.holds()
+            now = any(self.health[rkey].status is Status.UP and rkey not in holds for rkey in rkeys)
             before = self._serving.get(key)
             self._serving[key] = now
             if before is None and not now:
@@ -358,11 +405,11 @@ class Engine:
         while True:
             await self._clock.sleep(self.resync_interval)
             try:
-                await self._reconcile()
+                await self._reconcile(resync=True)
             except Exception:
                 log.exception("engine: internal error during resync")
 
-    async def _reconcile(self, actual: IpvsTable | None = None) -> None:
+    async def _reconcile(self, actual: IpvsTable | None = None, *, resync: bool = False) -> None:
         """Dump, diff against the desired table, apply. Errors are logged, never raised."""
         async with self._lock:
             try:
@@ -373,13 +420,18 @@ class Engine:
                 if owned != self.owned:
                     self.owned = owned
                     await self._save_owned()  # before creating anything: a crash keeps the claim
-                desired = self._layout.desired(self.health, actual)
+                settled = self.manual.settle(actual)  # drains that are over become disables
+                desired = self._layout.desired(self.health, actual, self.manual.holds())
                 # Only services that differ go through diff: at 10,000 reals a full diff
                 # costs the event loop tens of milliseconds at every resync.
                 changed = {
                     k for k in self.owned if desired.services.get(k) != actual.services.get(k)
                 }
-                await self._apply(diff(desired.only(changed), actual, changed), "start")
+                ops = diff(desired.only(changed), actual, changed)
+                self.counters.reconciles += 1
+                if resync and ops and not settled:
+                    self.counters.drift_repairs += 1
+                await self._apply(ops, "start")
             except IpvsError as exc:
                 log.error("cannot reconcile the IPVS table: %s", exc)
             except OSError as exc:
@@ -407,9 +459,11 @@ class Engine:
                         log.info("%s", logs.purged_real_message(str(dest), endpoint(key), phase))
                 case _:
                     log.debug("%s", describe(op))
+        self.counters.ops += len(ops)
         try:
             await self._backend.apply(ops)
         except ApplyError as exc:
+            self.counters.op_errors += len(exc.failures)
             # The table did not take everything (B18): the next resync sees the real state
             # and tries again, so nothing here pretends it worked.
             for failure in exc.failures:

@@ -12,7 +12,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from ldirector.config.model import Config, Real, Virtual
-from ldirector.desired import HealthMap, RealKey, real_key, service_key, virtual_service
+from ldirector.desired import (
+    NO_HOLDS,
+    HealthMap,
+    HoldMap,
+    RealKey,
+    real_key,
+    service_key,
+    virtual_service,
+)
 from ldirector.health import Status
 from ldirector.ipvs.types import IpvsTable, ServiceKey, VirtualService
 
@@ -41,7 +49,7 @@ class Layout:
             self.virtuals.append(LaidOut(virtual, service_key(virtual), tuple(own), every))
         self._cache: dict[ServiceKey, tuple[object, VirtualService]] = {}
 
-    def desired(self, health: HealthMap, actual: IpvsTable) -> IpvsTable:
+    def desired(self, health: HealthMap, actual: IpvsTable, holds: HoldMap = NO_HOLDS) -> IpvsTable:
         """``desired_table`` for this config, recomputing only virtuals whose inputs changed."""
         readd = self.readdquiescent
         services: dict[ServiceKey, VirtualService] = {}
@@ -56,13 +64,14 @@ class Layout:
                     for k, status in zip(laid.reals, statuses, strict=True)
                     if status is not Status.UP
                 )
-            signature = (laid.virtual, statuses, present)
+            held = tuple(holds.get(k) for k in laid.reals) if holds else ()
+            signature = (laid.virtual, statuses, present, held)
             cached = self._cache.get(laid.key)
             if cached is not None and cached[0] == signature:
                 vs = cached[1]
             else:
                 vs = virtual_service(
-                    laid.virtual, health, actual, readdquiescent=readd, keys=laid.every
+                    laid.virtual, health, actual, readdquiescent=readd, keys=laid.every, holds=holds
                 )
                 self._cache[laid.key] = (signature, vs)
             services.setdefault(laid.key, vs)

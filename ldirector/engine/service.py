@@ -12,7 +12,7 @@ import resource
 from collections.abc import Callable
 from pathlib import Path
 
-from ldirector import alerts
+from ldirector import alerts, control, manual
 from ldirector.clock import MonotonicClock
 from ldirector.config.model import Config
 from ldirector.engine.core import Engine
@@ -65,11 +65,17 @@ class EngineService:
         *,
         backend: Callable[[], IpvsBackend] = _netlink,
         state_dir: Path = STATE_DIR,
+        manual_dir: Path | None = None,
+        control_dir: Path | None = None,
         resync_interval: float | None = None,
     ) -> None:
         self.ctx = ctx
         self._backend_factory = backend
         self._state_dir = state_dir
+        # Tests that move the state dir get the overrides file and the socket there too.
+        moved = state_dir != STATE_DIR
+        self._manual_dir = manual_dir or (state_dir if moved else manual.STATE_DIR)
+        self._control_dir = control_dir or (state_dir if moved else None)
         self._resync_interval = resync_interval
         self._engine: Engine | None = None
         self._stop_early = False
@@ -88,11 +94,21 @@ class EngineService:
             sysctls=toggles.apply,
             on_ready=self.ctx.ready,
             on_event=self._alert,
+            manual=manual.ManualOverrides(
+                manual.ManualStore(manual.default_path(self.ctx.cfgname, self._manual_dir))
+            ),
         )
         if self._stop_early:
             self._engine.stop()
         try:
-            await self._engine.run()
+            # The control socket, the stall detector and (httpstatus=) the status page.
+            async with control.observing(
+                self._engine,
+                cfgname=self.ctx.cfgname,
+                httpstatus=config.httpstatus,
+                directory=self._control_dir,
+            ):
+                await self._engine.run()
         finally:
             await backend.close()
 
