@@ -158,7 +158,7 @@ def run_check(ns: argparse.Namespace) -> int:
         return EXIT_INVALID
     for d in config.warnings:
         print(d, file=sys.stderr)
-    if ns.json and not ns.probe:  # with --probe, --json shapes the probe report instead
+    if ns.json and not (ns.probe or ns.plan):  # else --json shapes that report instead
         print(json.dumps(config_json(config), indent=2))
     elif not ns.json:
         reals = sum(len(v.reals) for v in config.virtuals)
@@ -183,8 +183,9 @@ def check_probe(config: Config, ns: argparse.Namespace) -> int:
 
 def check_plan(config: Config, ns: argparse.Namespace) -> int:
     """``check --plan``: print the IPVS table and the operations that would make it so."""
-    del config, ns
-    raise NotAvailable("check --plan is not available yet")
+    from ldirector.engine import preview
+
+    return preview.main(config, json_output=ns.json)
 
 
 COMMANDS: dict[str, Command] = {

@@ -187,11 +187,20 @@ def test_later_commands_and_flags_say_not_available(capsys: Capsys, cfg: Writer)
     # The ldirectord verbs are wired (ldirector.commands); their contract is tested there.
     code, out, _ = run(capsys, "/nonexistent/ldirectord.cf", "status")
     assert (code, out) == (3, "ldirectord is stopped for /nonexistent/ldirectord.cf\n")
-    path = cfg(GOOD)
-    code, out, err = run(capsys, "check", "--plan", str(path))
-    assert code == 1
-    assert out.endswith("OK: 1 virtual services, 1 real servers\n")
-    assert err == "ldirector: check --plan is not available yet\n"
+
+
+def test_check_plan_prints_the_table_it_would_build(capsys: Capsys, cfg: Writer) -> None:
+    # Reads the kernel table only (a host without IPVS says so instead of listing ops).
+    path = cfg(GOOD)  # its real, 127.0.0.2:80, is checked once (refused or answering)
+    code, out, _ = run(capsys, "check", "--plan", str(path))
+    assert code == 0
+    assert "OK: 1 virtual services, 1 real servers\n" in out
+    assert "-A -t 127.0.0.1:80 -s wrr\n" in out
+    code, out, _ = run(capsys, "check", "--plan", "--json", str(path))
+    assert code == 0
+    report = json.loads(out)  # one document: the plan's
+    assert report["rules"][0] == "-A -t 127.0.0.1:80 -s wrr"
+    assert (report["operations"] is None) == (report["kernel_error"] is not None)
 
 
 def test_internal_errors_are_one_line(capsys: Capsys, monkeypatch: pytest.MonkeyPatch) -> None:
