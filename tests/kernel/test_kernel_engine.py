@@ -282,8 +282,8 @@ async def test_reload_keeps_an_open_connection_and_its_real(director: Director) 
         other = "rs2" if serving == "rs1" else "rs1"
         before = len(backend.ops)
         # The other real gets weight 3, and a second virtual appears on port 8080.
-        text = config_text(extra=f"virtual={VIP}:8080\n\treal={ADDR['rs1']}:80 masq\n")
-        text = text.replace(f"real={ADDR[other]}:80 masq", f"real={ADDR[other]}:80 masq 3")
+        text = config_text().replace(f"real={ADDR[other]}:80 masq", f"real={ADDR[other]}:80 masq 3")
+        text += f"virtual={VIP}:8080\n\treal={ADDR['rs1']}:80 masq\n"
         await engine.reload(loads(text, "ldirectord.cf"))
         await director.until({serving: 1, other: 3})
         await director.until({"rs1": 1}, ALT)
