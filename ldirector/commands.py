@@ -23,6 +23,7 @@ from typing import TextIO
 
 from ldirector import __version__, logs, process
 from ldirector.config import Config
+from ldirector.daemon import serve
 from ldirector.process import (
     ConfigInvalid,
     DaemonContext,
@@ -30,7 +31,6 @@ from ldirector.process import (
     Service,
     ServiceFactory,
     Settings,
-    serve,
 )
 
 VERBS = ("start", "stop", "restart", "try-restart", "reload", "force-reload", "status")

@@ -1,6 +1,6 @@
 """The daemon body for ``ldirector start``: the engine on the kernel's IPVS table.
 
-Sits between the operator surface (``process.serve``, which owns signals, the pid file and
+Sits between the operator surface (``daemon.serve``, which owns signals, the pid file and
 readiness) and ``Engine``. The process layer has already parsed the config; a reload hands
 over a new, valid one.
 """

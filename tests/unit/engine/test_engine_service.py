@@ -1,4 +1,4 @@
-"""EngineService: the engine as the daemon body process.serve runs (run, reload, stop)."""
+"""EngineService: the engine as the daemon body daemon.serve runs (run, reload, stop)."""
 
 from __future__ import annotations
 

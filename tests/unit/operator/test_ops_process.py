@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from ops_sandbox import wait_until
 
-from ldirector import process
+from ldirector import daemon, process
 
 
 @pytest.fixture
@@ -110,7 +110,7 @@ async def test_signal_glue_reload_and_stop() -> None:
         reloads.append(len(reloads))
         await gate.wait()
 
-    glue = process.SignalGlue(on_reload, stops.append)
+    glue = daemon.SignalGlue(on_reload, stops.append)
     glue.install(loop)
     try:
         os.kill(os.getpid(), signal.SIGHUP)
@@ -143,7 +143,7 @@ async def test_signals_are_handled_while_a_coroutine_waits() -> None:
     async def no_reload() -> None:
         return None
 
-    glue = process.SignalGlue(no_reload, lambda _name: stopped.set())
+    glue = daemon.SignalGlue(no_reload, lambda _name: stopped.set())
     glue.install(loop)
     try:
         slow = asyncio.create_task(asyncio.sleep(3600))  # a check against a silent server
