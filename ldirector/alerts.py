@@ -102,8 +102,8 @@ class Outgoing:
     smtp: str | None
 
 
-# The engine's transition kinds (``ldirector.health.EventKind`` values) that send an email;
-# soft failures and failure-count resets are log-only, as in ldirectord.
+# The engine's notice kinds (``ldirector.health.EventKind`` values, and ``purged``) that send
+# an email; soft failures and failure-count resets are log-only, as in ldirectord.
 _ENGINE_KINDS = {
     "added": EventKind.ADDED,
     "restored": EventKind.RESTORED,
@@ -111,6 +111,7 @@ _ENGINE_KINDS = {
     "deleted": EventKind.DELETED,
     "fallback-on": EventKind.FALLBACK_ADDED,
     "fallback-off": EventKind.FALLBACK_DELETED,
+    "purged": EventKind.PURGED,  # ``engine.notices.PURGED``: a real purged at start or stop
 }
 
 

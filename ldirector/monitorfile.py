@@ -1,17 +1,22 @@
 """Monitorfile edge: one line per check result, in ldirectord's format (reference 5.9).
 
-The scheduler hands each result's plain values to ``format_line``; ``MonitorFile`` appends it,
-opening and closing the file per line like the log file, so logrotate needs no signal.
+The engine hands each real's result to ``Monitors.write`` (one file per virtual with
+``monitorfile=``, every virtual sharing the real writes its own); ``MonitorFile`` appends the
+line, opening and closing the file per line like the log file, so logrotate needs no signal.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import time
 from pathlib import Path
 
-from ldirector.logs import localtime
+from ldirector.config.model import CheckType, Real, Virtual
+from ldirector.logs import LOGGER_NAME, localtime
+
+log = logging.getLogger(LOGGER_NAME)
 
 # The characters that would break the line or its field separators.
 _ESCAPED = {"%": "%25", "|": "%7C", "\r": "%0D", "\n": "%0A"}
@@ -49,3 +54,68 @@ class MonitorFile:
         line = format_line(time.time() if when is None else when, os.getpid(), real_id, up, message)
         with self.path.open("a", encoding="utf-8", errors="replace") as stream:
             stream.write(line + "\n")
+
+
+_NON_WORD = re.compile(r"([^A-Za-z0-9_])")
+
+
+def quotemeta(text: str) -> str:
+    """Perl's ``quotemeta``: a backslash before every character that is not a word character."""
+    return _NON_WORD.sub(r"\\\1", text)
+
+
+def real_id(virtual: Virtual, real: Real) -> str:
+    """ldirectord's real id (reference 3.5), which its monitorfile lines carry.
+
+    ``<checktype>[:<service>|:<checkcommand>]:<protocol>:<rip>:<rport>:<virtualhost>:``
+    ``<checkport>:<weight>:<forward>:<request>:<receive>``, request and receive quotemeta'd.
+    """
+    check = str(virtual.checktype)
+    if virtual.checktype in (CheckType.NEGOTIATE, CheckType.COMBINED):
+        check += f":{virtual.service}"
+    elif virtual.checktype in (CheckType.EXTERNAL, CheckType.EXTERNAL_PERL):
+        check += f":{virtual.checkcommand}"
+    request = virtual.request if real.request is None else real.request
+    receive = virtual.receive if real.receive is None else real.receive
+    address = f"[{real.address}]" if real.address.version == 6 else str(real.address)
+    fields = (
+        check,
+        str(virtual.protocol),
+        address,
+        str(real.port),
+        virtual.virtualhost or "",
+        "" if virtual.checkport is None else str(virtual.checkport),
+        str(real.weight),
+        str(real.forward),
+        quotemeta(request),
+        quotemeta(receive),
+    )
+    return ":".join(fields)
+
+
+class Monitors:
+    """Every virtual's monitorfile, as the engine writes them: one line per check result.
+
+    A file that cannot be written is reported once, then again only after it worked in between,
+    so a full disk does not double the log's traffic.
+    """
+
+    def __init__(self) -> None:
+        self._files: dict[str, MonitorFile] = {}
+        self._failing: set[str] = set()
+
+    def write(self, virtual: Virtual, real: Real, up: bool, message: str) -> None:
+        path = virtual.monitorfile
+        if not path:
+            return
+        writer = self._files.get(path)
+        if writer is None:
+            writer = self._files[path] = MonitorFile(Path(path))
+        try:
+            writer.write(real_id(virtual, real), up, message)
+        except OSError as exc:
+            if path not in self._failing:
+                self._failing.add(path)
+                log.error("cannot write monitorfile %s: %s", path, exc.strerror or exc)
+            return
+        self._failing.discard(path)

@@ -20,12 +20,12 @@ import checks
 from ldirector import logs
 from ldirector.clock import Clock, MonotonicClock
 from ldirector.config.errors import ConfigError, Diagnostic
-from ldirector.config.model import Config
+from ldirector.config.model import Config, Virtual
 from ldirector.desired import RealKey, fallback_dest, policy, service_key
 from ldirector.engine.fallbackcmd import FallbackCommands
 from ldirector.engine.layout import Layout
 from ldirector.engine.maintenance import Maintenance, Resolver, reverse_lookup
-from ldirector.engine.notices import Notice, worded
+from ldirector.engine.notices import Notice, purged, worded
 from ldirector.engine.probes import plan, reals_by_key
 from ldirector.health import (
     CheckMode,
@@ -50,6 +50,7 @@ from ldirector.ipvs.types import (
     ServiceKey,
 )
 from ldirector.manual import ManualOverrides
+from ldirector.monitorfile import Monitors
 from ldirector.owned import OwnedStore
 from ldirector.reconcile import diff
 from ldirector.scheduler import DEFAULT_CONCURRENCY, CheckRunner, Observation, Probe, Scheduler
@@ -124,6 +125,7 @@ class Engine:
         self._on_ready = on_ready
         #: Sees every check result (metrics, benchmarks); must be cheap and must not raise.
         self._on_observation = on_observation
+        self._monitors = Monitors()
         self._queue: asyncio.Queue[Observation] = asyncio.Queue()
         self._scheduler = Scheduler(
             self._queue, clock=self._clock, run=run, concurrency=concurrency, rng=rng
@@ -200,7 +202,8 @@ class Engine:
         async with self._lock:
             try:
                 actual = await self._backend.dump()
-                await self._apply(diff(IpvsTable(), actual, clean.keys() & self.owned), "stop")
+                ops = diff(IpvsTable(), actual, clean.keys() & self.owned)
+                await self._apply(ops, "stop", actual)
                 left = (await self._backend.dump()).services.keys()
                 self.owned = frozenset(k for k in self.owned if k not in clean or k in left)
                 await self._save_owned()
@@ -345,6 +348,8 @@ class Engine:
             if self._maintenance and self._maintenance.match(real.address, real.port):
                 ok, reason, forced = False, "Server in maintenance", True
             log.debug("%s %s %s: %s", obs.kind, key, "up" if ok else "down", reason)
+            if virtual.monitorfile:
+                self._monitors.write(virtual, real, ok, reason)
             before = self.health[key]
             after, events = step(before, ok, reason, policy(virtual), forced=forced)
             self.health[key] = after
@@ -384,7 +389,7 @@ class Engine:
             try:
                 self._on_event(notice)
             except Exception:  # an alerting bug must not stop health from being applied
-                log.exception("engine: event handler failed for %s", notice.event.kind)
+                log.exception("engine: event handler failed for %s", notice.kind)
 
     # --- the kernel --------------------------------------------------------------------------
 
@@ -437,7 +442,9 @@ class Engine:
             except OSError as exc:
                 log.error("cannot record owned services: %s", exc)
 
-    async def _apply(self, ops: Iterable[Op], phase: str) -> None:
+    async def _apply(self, ops: Iterable[Op], phase: str, actual: IpvsTable | None = None) -> None:
+        """Log each op in ldirectord's wording, then apply them. ``actual`` (at cleanstop) names
+        the reals each deleted service held, so those thought up are logged as purged first."""
         ops = list(ops)
         if not ops:
             return
@@ -448,6 +455,12 @@ class Engine:
                 case EditService(service=svc):
                     log.info("%s", logs.changed_virtual_message(endpoint(svc.key)))
                 case DelService(key=key):
+                    if actual is not None and key in actual.services:
+                        for dkey in sorted(actual.services[key].dests, key=lambda d: d.sort_key):
+                            rkey = RealKey(key, dkey)
+                            health = self.health.get(rkey)
+                            if health is not None and health.status is Status.UP:
+                                self._notify(purged(self._reals[rkey][0], rkey, phase))
                     log.info("%s", logs.purged_virtual_message(endpoint(key), phase))
                 case DelDest(service=key, dest=dest) if RealKey(key, dest) not in self._reals:
                     fallbacks = {
@@ -455,8 +468,9 @@ class Engine:
                         for v in self.config.virtuals
                         if v.fallback is not None and service_key(v) == key
                     }
-                    if dest not in fallbacks:  # neither a configured real nor the fallback
-                        log.info("%s", logs.purged_real_message(str(dest), endpoint(key), phase))
+                    virtual = self._virtual_of(key)
+                    if dest not in fallbacks and virtual is not None:  # not real nor fallback
+                        self._notify(purged(virtual, RealKey(key, dest), phase))
                 case _:
                     log.debug("%s", describe(op))
         self.counters.ops += len(ops)
@@ -468,6 +482,9 @@ class Engine:
             # and tries again, so nothing here pretends it worked.
             for failure in exc.failures:
                 log.error("%s", failure)
+
+    def _virtual_of(self, key: ServiceKey) -> Virtual | None:
+        return next((laid.virtual for laid in self._layout.virtuals if laid.key == key), None)
 
     async def _save_owned(self) -> None:
         # Written inline, not in a thread: it is a few lines, written only when ownership

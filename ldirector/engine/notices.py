@@ -1,8 +1,8 @@
-"""What the engine tells operators: a transition, its server and ldirectord's log wording.
+"""What the engine tells operators: a transition or a purge, its server, ldirectord's wording.
 
 Sits at the engine's edge: ``Engine`` logs ``message`` and hands each ``Notice`` to its
-``on_event`` callback (email alerts, metrics). The wording comes from ``ldirector.logs`` so
-existing log watchers keep matching.
+``on_event`` callback (email alerts, metrics). The wording itself lives in ``ldirector.logs``
+(one source for every line), so existing log watchers keep matching.
 """
 
 from __future__ import annotations
@@ -15,24 +15,44 @@ from ldirector.config.model import Real, Virtual
 from ldirector.desired import RealKey
 from ldirector.health import Event, EventKind
 
+#: ``Notice.kind`` of a real removed by ldirector itself: not configured (``start``) or at
+#: cleanstop (``stop``). ldirectord mails these like any other change of a real.
+PURGED = "purged"
+
 
 @dataclass(frozen=True, slots=True)
 class Notice:
-    """A transition worth telling an operator about; ``real`` is None for fallback events.
+    """A change worth telling an operator about; ``real`` is None for fallback events.
 
-    ``server`` is the real's or fallback's ``RIP:PORT`` and ``message`` the line logged for it
-    in ldirectord's wording (empty when nothing is logged, e.g. no fallback server is set).
+    ``event`` is the health transition, or None for a purge (``phase`` then says ``start`` or
+    ``stop``). ``server`` is the real's or fallback's ``RIP:PORT`` and ``message`` the line
+    logged for it in ldirectord's wording (empty when nothing is logged, e.g. no fallback).
     """
 
     virtual: Virtual
-    event: Event
+    event: Event | None
     real: RealKey | None = None
     server: str = ""
     message: str = ""
+    phase: str = ""
+
+    @property
+    def kind(self) -> str:
+        """The health transition's kind (``ldirector.health.EventKind``) or ``purged``."""
+        return PURGED if self.event is None else str(self.event.kind)
+
+
+def purged(virtual: Virtual, real: RealKey, phase: str) -> Notice:
+    """``Purged real server (<phase>): RIP:PORT (VIP:PORT)``, already worded."""
+    server = str(real.dest)
+    message = logs.purged_real_message(server, virtual.endpoint, phase)
+    return Notice(virtual, None, real, server, message, phase)
 
 
 def worded(notice: Notice, reals: Mapping[RealKey, tuple[Virtual, Real]]) -> Notice:
     """The notice with its server and ldirectord's wording, so log watchers keep matching."""
+    if notice.event is None or notice.message:  # a purge, or already worded
+        return notice
     v, kind = notice.virtual, notice.event.kind
     if notice.real is None:
         if v.fallback is None:
@@ -47,12 +67,11 @@ def worded(notice: Notice, reals: Mapping[RealKey, tuple[Virtual, Real]]) -> Not
         )
     _, real = reals[notice.real]
     rip = logs.hostport(real.address, real.port)
-    return replace(notice, server=rip, message=_real_message(notice, real, rip))
+    return replace(notice, server=rip, message=_real_message(notice.event, v, real, rip))
 
 
-def _real_message(notice: Notice, real: Real, rip: str) -> str:
-    v, kind = notice.virtual, notice.event.kind
-    match kind:
+def _real_message(e: Event, v: Virtual, real: Real, rip: str) -> str:
+    match e.kind:
         case EventKind.ADDED:
             return logs.added_real_message(rip, v.endpoint, real.weight)
         case EventKind.RESTORED:
@@ -62,7 +81,6 @@ def _real_message(notice: Notice, real: Real, rip: str) -> str:
         case EventKind.DELETED:
             return logs.deleted_real_message(rip, v.endpoint)
         case EventKind.SOFT_FAILURE:
-            e = notice.event
             return logs.soft_failure_message(rip, v.vid, e.failures, e.failurecount)
         case _:
             return logs.reset_soft_failure_message(rip, v.vid)

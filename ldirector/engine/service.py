@@ -122,7 +122,7 @@ class EngineService:
 
     def _alert(self, notice: Notice) -> None:
         """Hand a transition to the daemon's alerter (email, with reminders)."""
-        kind = alerts.kind_for(notice.event.kind)
+        kind = alerts.kind_for(notice.kind)
         if kind is None or not notice.message or self._engine is None:
             return
         self.ctx.alerter.notify(

@@ -85,7 +85,7 @@ class World:
 
     def events(self) -> list[str]:
         """The notices so far as ``kind real`` strings, then forget them."""
-        out = [f"{n.event.kind} {n.real.dest if n.real else n.virtual.vid}" for n in self.notices]
+        out = [f"{n.kind} {n.real.dest if n.real else n.virtual.vid}" for n in self.notices]
         self.notices.clear()
         return out
 

@@ -59,8 +59,11 @@ async def test_run_reload_stop(tmp_path: Path) -> None:
     service.stop()
     await asyncio.wait_for(task, 5)
     assert len(backend.table) == 0  # cleanstop defaults to yes
-    # checktype=on: nothing flips, so nothing was mailed
-    assert sent == []
+    # checktype=on: nothing flips; only the cleanstop purge is told (the alerter mails it only
+    # where emailalert= is set, and here it is not)
+    assert [(e.kind, e.message) for e in sent] == [
+        (alerts.EventKind.PURGED, "Purged real server (stop): 127.0.0.2:8080 (127.0.0.100:80)")
+    ]
 
 
 async def test_transitions_reach_the_alerter(tmp_path: Path) -> None:
@@ -94,6 +97,7 @@ async def test_transitions_reach_the_alerter(tmp_path: Path) -> None:
         (alerts.EventKind.FALLBACK_ADDED, "127.0.0.1:80"),
         (alerts.EventKind.ADDED, f"127.0.0.2:{port}"),
         (alerts.EventKind.FALLBACK_DELETED, "127.0.0.1:80"),
+        (alerts.EventKind.PURGED, f"127.0.0.2:{port}"),  # cleanstop
     ]
     assert sent[1].message == (
         f"Added real server: 127.0.0.2:{port} (127.0.0.100:80) (Weight set to 1)"
