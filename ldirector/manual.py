@@ -17,8 +17,6 @@ from __future__ import annotations
 import enum
 import json
 import logging
-import os
-import tempfile
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -26,6 +24,7 @@ from ipaddress import ip_address
 from pathlib import Path
 from types import MappingProxyType
 
+from ldirector.atomicfile import replace_file
 from ldirector.config.model import Config
 from ldirector.desired import RealKey, real_key, service_key
 from ldirector.ipvs.types import (
@@ -219,17 +218,7 @@ class ManualStore:
             _encode(k, o) for k, o in sorted(overrides.items(), key=lambda kv: _order(kv[0]))
         ]
         body = json.dumps({"version": FORMAT_VERSION, "overrides": entries}, indent=1) + "\n"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(body)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        replace_file(self.path, body)
 
 
 def _order(key: RealKey) -> tuple[object, ...]:

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
+from ldirector.atomicfile import replace_file
 from ldirector.ipvs.types import ServiceKey, parse_service_key
 
 log = logging.getLogger(__name__)
@@ -67,14 +67,4 @@ class OwnedStore:
             return
         body = "# IPVS services managed by ldirector (do not edit while it runs)\n"
         body += "".join(f"{key}\n" for key in ordered)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", dir=self.path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(body)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        replace_file(self.path, body)
