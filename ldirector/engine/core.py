@@ -110,6 +110,7 @@ class Engine:
         on_ready: Callable[[], None] | None = None,
         on_observation: Callable[[Observation], None] | None = None,
         manual: ManualOverrides | None = None,
+        on_settled: Callable[[], None] | None = None,
     ) -> None:
         self.config = config
         self._backend = backend
@@ -126,6 +127,11 @@ class Engine:
         #: Sees every check result (metrics, benchmarks); must be cheap and must not raise.
         self._on_observation = on_observation
         self._monitors = Monitors()
+        #: Called once every probe started by a start or reload has reported and the table
+        #: was reconciled: the notices until then are one start-up (or reload) to settle.
+        self._on_settled = on_settled
+        self._unsettled: set[Probe] = set()
+        self._settle_due = False
         self._queue: asyncio.Queue[Observation] = asyncio.Queue()
         self._scheduler = Scheduler(
             self._queue, clock=self._clock, run=run, concurrency=concurrency, rng=rng
@@ -183,6 +189,7 @@ class Engine:
         await self._reconcile(actual)
         self._update_serving()
         self._scheduler.set_probes(self._readers, immediate=fresh)
+        self._begin_settling(fresh)
         self._tasks = [
             asyncio.create_task(self._consume(), name="engine observations"),
             asyncio.create_task(self._resync(), name="engine resync"),
@@ -275,6 +282,7 @@ class Engine:
         self._serving = {k: v for k, v in self._serving.items() if k in self._service_keys()}
         self._update_serving()
         self._scheduler.set_probes(self._readers, immediate=fresh)
+        self._begin_settling(fresh)
         _freeze_heap()
 
     # --- observability and manual control (ldirector.control) ------------------------------
@@ -340,6 +348,8 @@ class Engine:
         """Apply one observation to every real that reads its probe; True if a status moved."""
         if self._on_observation:
             self._on_observation(obs)
+        if self._unsettled:
+            self._unsettled.discard(obs.probe)
         self.checks.record(obs.probe, obs.result.ok, obs.result.elapsed)
         moved = False
         for key in self._readers.get(obs.probe, ()):  # a probe dropped by reload reads nothing
@@ -381,6 +391,18 @@ class Engine:
                 self._notify(Notice(virtual, event))
                 self._fallback_commands.run(virtual, "stop" if now else "start")
 
+    def _begin_settling(self, fresh: set[Probe]) -> None:
+        # Probes a reload dropped will never report; new ones join those still pending.
+        self._unsettled = (self._unsettled & self._readers.keys()) | fresh
+        self._settle_due = True
+        self._settled()
+
+    def _settled(self) -> None:
+        if self._settle_due and not self._unsettled:
+            self._settle_due = False
+            if self._on_settled:
+                self._on_settled()
+
     def _notify(self, notice: Notice) -> None:
         notice = worded(notice, self._reals)
         if notice.message:
@@ -403,6 +425,7 @@ class Engine:
                 if moved:
                     await self._reconcile()
                     self._update_serving()
+                self._settled()
             except Exception:  # a bug here must not stop the only writer of the table
                 log.exception("engine: internal error while applying check results")
 

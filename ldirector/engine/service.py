@@ -7,6 +7,7 @@ over a new, valid one.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import resource
 from collections.abc import Callable
@@ -24,6 +25,9 @@ from ldirector.process import DaemonContext, Settings
 from ldirector.scheduler import DEFAULT_CONCURRENCY
 
 log = logging.getLogger(__name__)
+
+#: Seconds alerts of a start or reload are held at most while its first checks report.
+SETTLE_LIMIT = 120.0
 
 
 def _netlink() -> IpvsBackend:
@@ -79,6 +83,9 @@ class EngineService:
         self._resync_interval = resync_interval
         self._engine: Engine | None = None
         self._stop_early = False
+        #: Alerts of a start or reload, held until its first checks have all reported.
+        self._held: list[alerts.Event] | None = None
+        self._settle_limit: asyncio.TimerHandle | None = None
 
     async def run(self) -> None:
         config = _config(self.ctx.settings)
@@ -94,12 +101,14 @@ class EngineService:
             sysctls=toggles.apply,
             on_ready=self.ctx.ready,
             on_event=self._alert,
+            on_settled=self._release,
             manual=manual.ManualOverrides(
                 manual.ManualStore(manual.default_path(self.ctx.cfgname, self._manual_dir))
             ),
         )
         if self._stop_early:
             self._engine.stop()
+        self._hold()
         try:
             # The control socket, the stall detector and (httpstatus=) the status page.
             async with control.observing(
@@ -110,30 +119,53 @@ class EngineService:
             ):
                 await self._engine.run()
         finally:
+            self._release()
             await backend.close()
 
     async def reload(self, settings: Settings) -> None:
         self.ctx.settings = settings
         if self._engine is not None:
             before = {v.endpoint for v in self._engine.config.virtuals}
+            self._hold()
             await self._engine.reload(_config(settings))
             for gone in before - {v.endpoint for v in self._engine.config.virtuals}:
                 self.ctx.alerter.forget(gone)
 
     def _alert(self, notice: Notice) -> None:
-        """Hand a transition to the daemon's alerter (email, with reminders)."""
+        """Hand a transition or purge to the daemon's alerter (email, with reminders)."""
         kind = alerts.kind_for(notice.kind)
         if kind is None or not notice.message or self._engine is None:
             return
-        self.ctx.alerter.notify(
-            alerts.Event(
-                kind=kind,
-                message=notice.message,
-                virtual=notice.virtual.endpoint,
-                server=notice.server,
-                settings=alerts.settings_for(notice.virtual, self._engine.config.emailalertfrom),
-            )
+        event = alerts.Event(
+            kind=kind,
+            message=notice.message,
+            virtual=notice.virtual.endpoint,
+            server=notice.server,
+            settings=alerts.settings_for(notice.virtual, self._engine.config.emailalertfrom),
         )
+        if self._held is not None:
+            self._held.append(event)
+        else:
+            self.ctx.alerter.notify(event)
+
+    def _hold(self) -> None:
+        """Hold alerts until the engine says the start or reload settled (its first checks all
+        reported), so a fallback added at start and removed by the first good check mails
+        nothing. The process layer's own hold ends at readiness, before any check reported."""
+        if self._held is None:
+            self._held = []
+        if self._settle_limit is not None:
+            self._settle_limit.cancel()
+        # A bound, whatever happens to the checks (the slowest check's timeout, and then some).
+        self._settle_limit = asyncio.get_running_loop().call_later(SETTLE_LIMIT, self._release)
+
+    def _release(self) -> None:
+        held, self._held = self._held, None
+        if self._settle_limit is not None:
+            self._settle_limit.cancel()
+            self._settle_limit = None
+        for event in alerts.collapse(held or ()):
+            self.ctx.alerter.notify(event)
 
     def stop(self) -> None:
         if self._engine is None:
