@@ -10,6 +10,8 @@ from pathlib import Path
 import pytest
 
 from ldirector import monitorfile
+from ldirector.config import loads
+from ldirector.config.model import Real, Virtual
 
 WHEN = 1795757477  # Fri Nov 27 05:31:17 2026 UTC
 
@@ -65,3 +67,65 @@ def test_writer_appends_one_line_per_result(tmp_path: Path) -> None:
     assert path.read_text() == (
         f"[Fri Nov 27 05:31:18 2026] [{pid}] connect tcp 127.0.0.2 80 [down] Connection failed\n"
     )
+
+
+def _virtual(text: str) -> tuple[Virtual, Real]:
+    (virtual,) = loads(text, "x.cf").virtuals
+    return virtual, virtual.reals[0]
+
+
+def test_real_id_of_a_negotiate_check_matches_the_reference_line() -> None:
+    virtual, real = _virtual(
+        "virtual=127.0.0.1:80\n\treal=127.0.0.23:8080 masq 1\n\tservice=http\n"
+        "\tchecktype=negotiate\n"
+        '\trequest="/x"\n\treceive="Test"\n'
+    )
+    rid = monitorfile.real_id(virtual, real)
+    assert rid == "negotiate:http:tcp:127.0.0.23:8080:::1:masq:\\/x:Test"
+    line = monitorfile.format_line(WHEN, 15417, rid, False, "500 Internal Server Error")
+    assert line == (
+        "[Fri Nov 27 05:31:17 2026] [15417] negotiate http tcp 127.0.0.23 8080 1 masq /x Test"
+        " [down] 500 Internal Server Error"
+    )
+
+
+def test_real_id_of_external_and_combined_checks() -> None:
+    virtual, real = _virtual(
+        "virtual=127.0.0.1:53\n\treal=127.0.0.2:53 gate 2\n\tprotocol=udp\n"
+        '\tchecktype=external\n\tcheckcommand="/usr/local/bin/probe"\n\tcheckport=5353\n'
+    )
+    assert monitorfile.real_id(virtual, real).startswith(
+        "external:/usr/local/bin/probe:udp:127.0.0.2:53::5353:2:gate:"
+    )
+    virtual, real = _virtual(
+        "virtual=127.0.0.1:80\n\treal=127.0.0.2:80 gate\n\tservice=http\n\tchecktype=3\n"
+        '\tvirtualhost="www.example.org"\n'
+    )
+    assert monitorfile.real_id(virtual, real).startswith(
+        "combined:http:tcp:127.0.0.2:80:www.example.org::1:gate:"
+    )
+
+
+def test_quotemeta_escapes_every_non_word_character() -> None:
+    assert monitorfile.quotemeta("a_1/b c:d") == "a_1\\/b\\ c\\:d"
+    assert monitorfile.display_id(monitorfile.quotemeta("/a:b")) == "/a b"
+
+
+def test_monitors_write_each_virtuals_file_and_skip_virtuals_without(tmp_path: Path) -> None:
+    path = tmp_path / "m.log"
+    virtual, real = _virtual(
+        "virtual=127.0.0.1:80\n\treal=127.0.0.2:80 gate\n\tchecktype=connect\n"
+        f'\tmonitorfile="{path}"\n'
+    )
+    monitors = monitorfile.Monitors()
+    monitors.write(virtual, real, True, "")
+    monitors.write(virtual, real, False, "connection refused")
+    lines = path.read_text().splitlines()
+    # The empty receive ends the id with ':', hence two spaces before the state, as ldirectord.
+    assert [ln.split("] ", 2)[2] for ln in lines] == [
+        "connect tcp 127.0.0.2 80 1 gate /  [up] -",
+        "connect tcp 127.0.0.2 80 1 gate /  [down] connection refused",
+    ]
+    bare, bare_real = _virtual("virtual=127.0.0.1:81\n\treal=127.0.0.2:80 gate\n")
+    monitors.write(bare, bare_real, True, "")  # no monitorfile=: nothing is written anywhere
+    assert len(path.read_text().splitlines()) == 2 and sorted(tmp_path.iterdir()) == [path]
