@@ -112,6 +112,7 @@ _ENGINE_KINDS = {
     "fallback-on": EventKind.FALLBACK_ADDED,
     "fallback-off": EventKind.FALLBACK_DELETED,
     "purged": EventKind.PURGED,  # ``engine.notices.PURGED``: a real purged at start or stop
+    "readd-quiescent": EventKind.READD_QUIESCENT,  # ``engine.notices.READD_QUIESCENT``
 }
 
 

@@ -25,7 +25,7 @@ from ldirector.desired import RealKey, fallback_dest, policy, service_key
 from ldirector.engine.fallbackcmd import FallbackCommands
 from ldirector.engine.layout import Layout
 from ldirector.engine.maintenance import Maintenance, Resolver, reverse_lookup
-from ldirector.engine.notices import Notice, purged, worded
+from ldirector.engine.notices import Notice, purged, readd_quiescent, worded
 from ldirector.engine.probes import plan, reals_by_key
 from ldirector.health import (
     CheckMode,
@@ -40,6 +40,7 @@ from ldirector.health import (
 from ldirector.ipvs.backend import ApplyError, IpvsBackend, IpvsError, describe
 from ldirector.ipvs.toggles import ToggleError
 from ldirector.ipvs.types import (
+    AddDest,
     AddService,
     DelDest,
     DelService,
@@ -485,6 +486,8 @@ class Engine:
                             if health is not None and health.status is Status.UP:
                                 self._notify(purged(self._reals[rkey][0], rkey, phase))
                     log.info("%s", logs.purged_virtual_message(endpoint(key), phase))
+                case AddDest(service=key, dest=dest) if dest.weight == 0:
+                    self._readded(RealKey(key, dest.key))
                 case DelDest(service=key, dest=dest) if RealKey(key, dest) not in self._reals:
                     fallbacks = {
                         fallback_dest(v, v.fallback).key
@@ -505,6 +508,15 @@ class Engine:
             # and tries again, so nothing here pretends it worked.
             for failure in exc.failures:
                 log.error("%s", failure)
+
+    def _readded(self, key: RealKey) -> None:
+        """A real not up added at weight 0 is a quiesced one put back (readdquiescent=yes)."""
+        health = self.health.get(key)
+        if health is None or health.status is Status.UP or not self.config.readdquiescent:
+            return
+        virtual, real = self._reals[key]
+        if virtual.quiescent:
+            self._notify(readd_quiescent(virtual, key, real))
 
     def _virtual_of(self, key: ServiceKey) -> Virtual | None:
         return next((laid.virtual for laid in self._layout.virtuals if laid.key == key), None)

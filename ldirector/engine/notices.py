@@ -18,15 +18,19 @@ from ldirector.health import Event, EventKind
 #: ``Notice.kind`` of a real removed by ldirector itself: not configured (``start``) or at
 #: cleanstop (``stop``). ldirectord mails these like any other change of a real.
 PURGED = "purged"
+#: ``Notice.kind`` of a quiesced real put back at weight 0 after it vanished from the kernel
+#: (``readdquiescent=yes``).
+READD_QUIESCENT = "readd-quiescent"
 
 
 @dataclass(frozen=True, slots=True)
 class Notice:
     """A change worth telling an operator about; ``real`` is None for fallback events.
 
-    ``event`` is the health transition, or None for a purge (``phase`` then says ``start`` or
-    ``stop``). ``server`` is the real's or fallback's ``RIP:PORT`` and ``message`` the line
-    logged for it in ldirectord's wording (empty when nothing is logged, e.g. no fallback).
+    ``event`` is the health transition, or None for what the engine did on its own: then
+    ``action`` says what (``PURGED``, with ``phase`` ``start`` or ``stop``; ``READD_QUIESCENT``).
+    ``server`` is the real's or fallback's ``RIP:PORT`` and ``message`` the line logged for it
+    in ldirectord's wording (empty when nothing is logged, e.g. no fallback server is set).
     """
 
     virtual: Virtual
@@ -35,18 +39,26 @@ class Notice:
     server: str = ""
     message: str = ""
     phase: str = ""
+    action: str = ""
 
     @property
     def kind(self) -> str:
-        """The health transition's kind (``ldirector.health.EventKind``) or ``purged``."""
-        return PURGED if self.event is None else str(self.event.kind)
+        """The health transition's kind (``ldirector.health.EventKind``) or the action."""
+        return self.action if self.event is None else str(self.event.kind)
 
 
 def purged(virtual: Virtual, real: RealKey, phase: str) -> Notice:
     """``Purged real server (<phase>): RIP:PORT (VIP:PORT)``, already worded."""
     server = str(real.dest)
     message = logs.purged_real_message(server, virtual.endpoint, phase)
-    return Notice(virtual, None, real, server, message, phase)
+    return Notice(virtual, None, real, server, message, phase, PURGED)
+
+
+def readd_quiescent(virtual: Virtual, key: RealKey, real: Real) -> Notice:
+    """``Readd Quiescent real server: RIP:PORT (VIP:PORT) (Weight set to 0)``, worded."""
+    rip = logs.hostport(real.address, real.port)
+    message = logs.readd_quiescent_message(rip, virtual.endpoint)
+    return Notice(virtual, None, key, rip, message, action=READD_QUIESCENT)
 
 
 def worded(notice: Notice, reals: Mapping[RealKey, tuple[Virtual, Real]]) -> Notice:

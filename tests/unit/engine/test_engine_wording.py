@@ -12,9 +12,11 @@ from pathlib import Path
 import pytest
 from engine_world import World
 
-from ldirector.engine.notices import PURGED
+from ldirector.engine.notices import PURGED, READD_QUIESCENT
 from ldirector.ipvs.types import (
+    DelDest,
     Dest,
+    DestKey,
     Forward,
     InetServiceKey,
     IpvsTable,
@@ -168,4 +170,27 @@ async def test_unwritable_monitorfile_is_reported_once(
     errors = [m for m in lines(caplog) if m.startswith("cannot write monitorfile")]
     assert errors == [f"cannot write monitorfile {target}: No such file or directory"]
     assert (tmp_path / "ok.monitor").read_text().count("\n") >= 2
+    await w.engine.shutdown()
+
+
+async def test_readd_quiescent_when_a_quiesced_real_vanished(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    text = "readdquiescent=yes\n" + TWO_UP_ONE_DOWN
+    w = World(text, tmp_path, up={"127.0.0.2:8080": True, "127.0.0.3:8080": True})
+    await w.engine.start()
+    await w.clock.advance(15)
+    w.up["127.0.0.3:8080"] = False
+    await w.clock.advance(10)
+    w.ops(), w.events()
+    # An operator removes the quiesced real by hand; the next resync puts it back at weight 0.
+    dkey = DestKey(ip_address("127.0.0.3"), 8080)
+    assert w.backend.apply_one(DelDest(SVC, dkey)) == 0
+    with caplog.at_level(logging.INFO):
+        await w.clock.advance(10)
+    assert w.ops() == ["-a -t 127.0.0.100:80 -r 127.0.0.3:8080 -m -w 0 -x 0 -y 0"]
+    assert "Readd Quiescent real server: 127.0.0.3:8080 (127.0.0.100:80) (Weight set to 0)" in (
+        lines(caplog)
+    )
+    assert w.events() == [f"{READD_QUIESCENT} 127.0.0.3:8080"]
     await w.engine.shutdown()

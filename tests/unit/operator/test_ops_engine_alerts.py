@@ -12,7 +12,9 @@ from test_ops_alerts import Collector, smtp  # noqa: F401 (pytest fixture)
 
 from ldirector import alerts
 from ldirector.config import loads
+from ldirector.engine.notices import PURGED, READD_QUIESCENT
 from ldirector.engine.service import EngineService
+from ldirector.health import EventKind
 from ldirector.ipvs.fake import FakeBackend
 from ldirector.process import DaemonContext, Settings
 from ldirector.sdnotify import Notifier
@@ -88,3 +90,21 @@ async def test_failed_real_is_mailed_through_smtp(
         "Daemon-Status: running",
         "Service name: web",
     ]
+
+
+def test_every_notice_kind_that_ldirectord_mails_maps_to_an_alert() -> None:
+    mailed = {
+        EventKind.ADDED: alerts.EventKind.ADDED,
+        EventKind.RESTORED: alerts.EventKind.RESTORED,
+        EventKind.QUIESCED: alerts.EventKind.QUIESCENT,
+        EventKind.DELETED: alerts.EventKind.DELETED,
+        EventKind.FALLBACK_ON: alerts.EventKind.FALLBACK_ADDED,
+        EventKind.FALLBACK_OFF: alerts.EventKind.FALLBACK_DELETED,
+        PURGED: alerts.EventKind.PURGED,
+        READD_QUIESCENT: alerts.EventKind.READD_QUIESCENT,
+    }
+    for kind, alert in mailed.items():
+        assert alerts.kind_for(kind) is alert
+    # Log-only, as in ldirectord.
+    assert alerts.kind_for(EventKind.SOFT_FAILURE) is None
+    assert alerts.kind_for(EventKind.FAILURES_RESET) is None
