@@ -38,6 +38,7 @@ class World:
         resync_interval: float | None = None,
         on_event: Callable[[Notice], None] | None = None,
         on_ready: Callable[[], None] | None = None,
+        on_settled: Callable[[], None] | None = None,
     ) -> None:
         self.clock = FakeClock()
         self.backend = backend or FakeBackend(table)
@@ -62,6 +63,7 @@ class World:
             rng=random.Random(5),
             on_event=on_event or self.notices.append,
             on_ready=on_ready,
+            on_settled=on_settled,
         )
 
     @staticmethod

@@ -10,7 +10,7 @@ from ipaddress import ip_address
 from pathlib import Path
 
 import pytest
-from engine_world import World
+from engine_world import World, config
 
 from ldirector.engine.notices import PURGED, READD_QUIESCENT
 from ldirector.ipvs.types import (
@@ -193,4 +193,40 @@ async def test_readd_quiescent_when_a_quiesced_real_vanished(
         lines(caplog)
     )
     assert w.events() == [f"{READD_QUIESCENT} 127.0.0.3:8080"]
+    await w.engine.shutdown()
+
+
+async def test_settled_once_the_first_checks_of_a_start_or_reload_reported(
+    tmp_path: Path,
+) -> None:
+    settled: list[list[str]] = []
+    up = {"127.0.0.2:8080": True, "127.0.0.5:8080": True}
+    w = World(TWO_UP_ONE_DOWN, tmp_path, up=up, on_settled=lambda: settled.append(w.events()))
+    await w.engine.start()
+    assert settled == []  # the fallback is in, no check has reported yet
+    await w.clock.advance(0.1)
+    # One call, after the reconcile that followed the first results: the fallback came and went.
+    assert settled == [
+        [
+            "fallback-on tcp:127.0.0.100:80",
+            "added 127.0.0.2:8080",
+            "fallback-off tcp:127.0.0.100:80",
+        ]
+    ]
+    await w.clock.advance(30)
+    assert len(settled) == 1  # later rounds are not a start
+    added = TWO_UP_ONE_DOWN + "\nvirtual=127.0.0.101:80\n\treal=127.0.0.5:8080 masq\n"
+    await w.engine.reload(config(added))
+    assert len(settled) == 1  # the new real has not reported yet
+    await w.clock.advance(0.1)
+    assert len(settled) == 2 and "added 127.0.0.5:8080" in settled[1]
+    await w.engine.shutdown()
+
+
+async def test_settled_at_once_when_nothing_needs_a_first_check(tmp_path: Path) -> None:
+    settled: list[int] = []
+    text = TWO_UP_ONE_DOWN.replace("checktype=connect", "checktype=on")
+    w = World(text, tmp_path, on_settled=lambda: settled.append(1))
+    await w.engine.start()
+    assert settled == [1]
     await w.engine.shutdown()
