@@ -85,6 +85,8 @@ class EngineService:
         self._stop_early = False
         #: Alerts of a start or reload, held until its first checks have all reported.
         self._held: list[alerts.Event] | None = None
+        #: The daemon status they happened in: their emails say ``starting``/``reloading``.
+        self._held_status = ""
         self._settle_limit: asyncio.TimerHandle | None = None
 
     async def run(self) -> None:
@@ -108,7 +110,7 @@ class EngineService:
         )
         if self._stop_early:
             self._engine.stop()
-        self._hold()
+        self._hold("starting")
         try:
             # The control socket, the stall detector and (httpstatus=) the status page.
             async with control.observing(
@@ -126,7 +128,7 @@ class EngineService:
         self.ctx.settings = settings
         if self._engine is not None:
             before = {v.endpoint for v in self._engine.config.virtuals}
-            self._hold()
+            self._hold("reloading")
             await self._engine.reload(_config(settings))
             for gone in before - {v.endpoint for v in self._engine.config.virtuals}:
                 self.ctx.alerter.forget(gone)
@@ -148,12 +150,12 @@ class EngineService:
         else:
             self.ctx.alerter.notify(event)
 
-    def _hold(self) -> None:
+    def _hold(self, status: str) -> None:
         """Hold alerts until the engine says the start or reload settled (its first checks all
         reported), so a fallback added at start and removed by the first good check mails
         nothing. The process layer's own hold ends at readiness, before any check reported."""
         if self._held is None:
-            self._held = []
+            self._held, self._held_status = [], status
         if self._settle_limit is not None:
             self._settle_limit.cancel()
         # A bound, whatever happens to the checks (the slowest check's timeout, and then some).
@@ -164,8 +166,15 @@ class EngineService:
         if self._settle_limit is not None:
             self._settle_limit.cancel()
             self._settle_limit = None
-        for event in alerts.collapse(held or ()):
-            self.ctx.alerter.notify(event)
+        if not held:
+            return
+        alerter = self.ctx.alerter
+        current = alerter.status
+        if current != "stopping":  # a stop that came meanwhile keeps its own status
+            alerter.status = self._held_status
+        for event in alerts.collapse(held):
+            alerter.notify(event)
+        alerter.status = current
 
     def stop(self) -> None:
         if self._engine is None:

@@ -132,3 +132,43 @@ def test_raise_file_limit_stays_within_the_hard_limit() -> None:
         assert resource.getrlimit(resource.RLIMIT_NOFILE)[0] == got
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+async def test_reload_alerts_are_settled_and_say_reloading(tmp_path: Path) -> None:
+    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.2", 0)
+    port = server.sockets[0].getsockname()[1]
+    base = 'emailalert="ops@example.org"\nfallback=127.0.0.1:80 gate\n\n' + ON
+    added = f"{base}\nvirtual=127.0.0.101:80\n\treal=127.0.0.2:{port} masq\n\tchecktype=connect\n"
+    seen: list[tuple[str, alerts.EventKind, str]] = []
+
+    class Statuses(Alerter):
+        def notify(self, event: alerts.Event) -> None:
+            seen.append((self.status, event.kind, event.server))
+
+    alerter = Statuses()
+    alerter.status = "running"
+    ready = asyncio.Event()
+    ctx = DaemonContext(
+        config_path=tmp_path / "x.cf",
+        cfgname="x.cf",
+        settings=Settings(config=config(base)),
+        notifier=Notifier({}),
+        ready=ready.set,
+        alerter=alerter,
+    )
+    service = EngineService(ctx, backend=FakeBackend, state_dir=tmp_path)
+    task = asyncio.create_task(service.run())
+    await asyncio.wait_for(ready.wait(), 5)
+    seen.clear()
+    await service.reload(Settings(config=config(added)))
+    for _ in range(100):
+        if seen:
+            break
+        await asyncio.sleep(0.05)
+    service.stop()
+    await asyncio.wait_for(task, 5)
+    server.close()
+    await server.wait_closed()
+    # The new virtual's fallback came and went within the reload's first round: not mailed.
+    assert seen[0] == ("reloading", alerts.EventKind.ADDED, f"127.0.0.2:{port}")
+    assert all(kind is alerts.EventKind.PURGED for _, kind, _ in seen[1:])  # cleanstop

@@ -81,6 +81,12 @@ async def test_failed_real_is_mailed_through_smtp(
         f"[web] Deleted real server: 127.0.0.2:{port} (127.0.0.100:80)",
         "[web] Added fallback server: 127.0.0.1:80 (127.0.0.100:80) (Weight set to 1)",
     ]  # no fallback flap at start, no purge at stop (the real was down)
+    statuses = [
+        next(ln for ln in str(m.get_payload()).splitlines() if ln.startswith("Daemon-Status"))
+        for _, _, m in collector.envelopes
+    ]
+    # The first round's alerts carry the status they happened in, as ldirectord's do.
+    assert statuses == ["Daemon-Status: starting"] + ["Daemon-Status: running"] * 2
     mail_from, rcpt, deleted = collector.envelopes[1]
     assert rcpt == ["ops@example.org"] and "@" in mail_from  # <user>@<hostname>
     assert deleted["From"] == "lvs@example.org"
