@@ -44,6 +44,7 @@ from ldirector.ipvs.types import (
     AddService,
     DelDest,
     DelService,
+    DestKey,
     EditService,
     FwmarkServiceKey,
     IpvsTable,
@@ -480,11 +481,7 @@ class Engine:
                     log.info("%s", logs.changed_virtual_message(endpoint(svc.key)))
                 case DelService(key=key):
                     if actual is not None and key in actual.services:
-                        for dkey in sorted(actual.services[key].dests, key=lambda d: d.sort_key):
-                            rkey = RealKey(key, dkey)
-                            health = self.health.get(rkey)
-                            if health is not None and health.status is Status.UP:
-                                self._notify(purged(self._reals[rkey][0], rkey, phase))
+                        self._purge_up(key, actual.services[key].dests, phase)
                     log.info("%s", logs.purged_virtual_message(endpoint(key), phase))
                 case AddDest(service=key, dest=dest) if dest.weight == 0:
                     self._readded(RealKey(key, dest.key))
@@ -508,6 +505,15 @@ class Engine:
             # and tries again, so nothing here pretends it worked.
             for failure in exc.failures:
                 log.error("%s", failure)
+
+    def _purge_up(self, key: ServiceKey, dests: Iterable[DestKey], phase: str) -> None:
+        """Tell each real of a service being deleted that ldirector thought up (cleanstop)."""
+        for dkey in sorted(dests, key=lambda d: d.sort_key):
+            rkey = RealKey(key, dkey)
+            health = self.health.get(rkey)
+            if health is not None and health.status is Status.UP:
+                virtual, real = self._reals[rkey]
+                self._notify(purged(virtual, rkey, phase, real))
 
     def _readded(self, key: RealKey) -> None:
         """A real not up added at weight 0 is a quiesced one put back (readdquiescent=yes)."""

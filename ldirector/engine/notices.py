@@ -47,11 +47,15 @@ class Notice:
         return self.action if self.event is None else str(self.event.kind)
 
 
-def purged(virtual: Virtual, real: RealKey, phase: str) -> Notice:
-    """``Purged real server (<phase>): RIP:PORT (VIP:PORT)``, already worded."""
-    server = str(real.dest)
+def purged(virtual: Virtual, key: RealKey, phase: str, real: Real | None = None) -> Notice:
+    """``Purged real server (<phase>): RIP:PORT (VIP:PORT)``, already worded.
+
+    A configured ``real`` is named as configured, like its other lines (gate and ipip reals
+    sit in the kernel at the virtual's port); an unknown one as the kernel holds it.
+    """
+    server = str(key.dest) if real is None else logs.hostport(real.address, real.port)
     message = logs.purged_real_message(server, virtual.endpoint, phase)
-    return Notice(virtual, None, real, server, message, phase, PURGED)
+    return Notice(virtual, None, key, server, message, phase, PURGED)
 
 
 def readd_quiescent(virtual: Virtual, key: RealKey, real: Real) -> Notice:

@@ -48,6 +48,7 @@ def listener() -> Iterator[int]:
 def test_start_reload_stop_with_the_engine(sandbox: Sandbox, listener: int, tmp_path: Path) -> None:
     state = tmp_path / "state"
     state.mkdir()
+    monitor = tmp_path / "web.monitor"
     sandbox.env.update({"DRIVER_ENGINE": "1", "DRIVER_STATE": str(state)})
     sandbox.write_config(
         f'logfile="{sandbox.logfile}"',
@@ -56,6 +57,7 @@ def test_start_reload_stop_with_the_engine(sandbox: Sandbox, listener: int, tmp_
         f"\treal=127.0.0.2:{listener} gate",
         "\tchecktype=connect",
         "\tchecktimeout=1",
+        f'\tmonitorfile="{monitor}"',
     )
     pid = sandbox.start()
     assert sandbox.wait_for(
@@ -74,6 +76,14 @@ def test_start_reload_stop_with_the_engine(sandbox: Sandbox, listener: int, tmp_
     log = "\n".join(sandbox.log_lines())
     assert "Linux Director Daemon terminated on signal: TERM" in log
     assert "Traceback" not in log
+    assert f"Purged real server (stop): 127.0.0.2:{listener} (127.0.0.1:80)" in log
+    assert log.index("Purged real server (stop)") < log.index("Purged virtual server (stop)")
+    # The daemon wrote a line per check result to the virtual's monitorfile.
+    written = monitor.read_text().splitlines()
+    assert written and all(
+        f"] [{pid}] connect tcp 127.0.0.2 {listener} 1 gate / " in line and "[up]" in line
+        for line in written
+    )
 
 
 def test_start_reports_a_failing_engine(sandbox: Sandbox, tmp_path: Path) -> None:
