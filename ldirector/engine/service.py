@@ -128,8 +128,13 @@ class EngineService:
         self.ctx.settings = settings
         if self._engine is not None:
             before = {v.endpoint for v in self._engine.config.virtuals}
+            config = _config(settings)
             self._hold("reloading")
-            await self._engine.reload(_config(settings))
+            try:
+                await self._engine.reload(config)
+            finally:
+                if self._engine.config is not config:  # not switched: nothing will settle
+                    self._release()
             for gone in before - {v.endpoint for v in self._engine.config.virtuals}:
                 self.ctx.alerter.forget(gone)
 

@@ -11,7 +11,9 @@ from engine_world import config
 from ldirector import alerts
 from ldirector.alerts import Alerter
 from ldirector.engine.service import EngineService, raise_file_limit
+from ldirector.ipvs.backend import IpvsError
 from ldirector.ipvs.fake import FakeBackend
+from ldirector.ipvs.types import IpvsTable
 from ldirector.process import DaemonContext, Settings
 from ldirector.sdnotify import Notifier
 
@@ -172,3 +174,55 @@ async def test_reload_alerts_are_settled_and_say_reloading(tmp_path: Path) -> No
     # The new virtual's fallback came and went within the reload's first round: not mailed.
     assert seen[0] == ("reloading", alerts.EventKind.ADDED, f"127.0.0.2:{port}")
     assert all(kind is alerts.EventKind.PURGED for _, kind, _ in seen[1:])  # cleanstop
+
+
+class _Flaky(FakeBackend):
+    """A fake kernel whose table cannot be read while ``broken`` is set."""
+
+    broken = False
+
+    async def dump(self) -> IpvsTable:
+        if self.broken:
+            raise IpvsError("cannot read the IPVS table: netlink socket closed")
+        return await super().dump()
+
+
+async def test_a_reload_that_did_not_switch_holds_no_alerts(tmp_path: Path) -> None:
+    server = await asyncio.start_server(lambda r, w: w.close(), "127.0.0.2", 0)
+    port = server.sockets[0].getsockname()[1]
+    text = (
+        "checkinterval=1\nchecktimeout=1\nquiescent=no\n\n"
+        f"virtual=127.0.0.100:80\n\treal=127.0.0.2:{port} masq\n\tchecktype=connect\n"
+    )
+    alerter = Recording()
+    sent = alerter.sent
+    ctx = DaemonContext(
+        config_path=tmp_path / "x.cf",
+        cfgname="x.cf",
+        settings=Settings(config=config(text)),
+        notifier=Notifier({}),
+        ready=lambda: None,
+        alerter=alerter,
+    )
+    backend = _Flaky()
+    service = EngineService(ctx, backend=lambda: backend, state_dir=tmp_path)
+    task = asyncio.create_task(service.run())
+    try:
+        for _ in range(100):
+            if sent:
+                break
+            await asyncio.sleep(0.05)
+        assert [e.kind for e in sent] == [alerts.EventKind.ADDED]
+        backend.broken = True
+        await service.reload(Settings(config=config(text.replace("masq", "masq 2"))))
+        backend.broken = False
+        server.close()  # the real goes down: its alert must not wait for a settle
+        await server.wait_closed()
+        for _ in range(100):
+            if len(sent) > 1:
+                break
+            await asyncio.sleep(0.05)
+        assert [e.kind for e in sent] == [alerts.EventKind.ADDED, alerts.EventKind.DELETED]
+    finally:
+        service.stop()
+        await asyncio.wait_for(task, 5)
