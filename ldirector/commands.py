@@ -371,6 +371,9 @@ class IdleService:
     async def reload(self, settings: Settings) -> None:
         self.ctx.settings = settings
 
+    def reload_rejected(self) -> None:
+        """Nothing to record: the idle body has no metrics."""
+
     def stop(self) -> None:
         self._stopped.set()
 

@@ -297,6 +297,7 @@ class _Runner:
                 for line in exc.diagnostics:
                     log.error("%s", line)
                 log.error("Configuration error: keeping the running configuration")
+                body.reload_rejected()
                 return
             self._relog(new)
             old, self.settings = self.settings, new

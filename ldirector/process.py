@@ -242,6 +242,9 @@ class Service(Protocol):
 
     async def reload(self, settings: Settings) -> None: ...
 
+    def reload_rejected(self) -> None:
+        """A reload's config did not load: the body keeps running the old one (and says so)."""
+
     def stop(self) -> None: ...
 
 

@@ -237,10 +237,14 @@ class Engine:
             for diagnostic in exc.diagnostics:
                 log.error("%s", diagnostic)
             log.error("reload failed: still running the previous configuration")
-            self.counters.last_reload, self.counters.last_reload_ok = time.time(), False
+            self.reload_rejected()
             return exc.diagnostics
         await self.reload(config)
         return config.warnings
+
+    def reload_rejected(self) -> None:
+        """Record a reload whose config did not load (``/metrics`` shows the failure)."""
+        self.counters.last_reload, self.counters.last_reload_ok = time.time(), False
 
     async def reload(self, config: Config) -> None:
         """Switch to ``config``, already parsed and valid.

@@ -138,6 +138,11 @@ class EngineService:
             for gone in before - {v.endpoint for v in self._engine.config.virtuals}:
                 self.ctx.alerter.forget(gone)
 
+    def reload_rejected(self) -> None:
+        """The daemon could not load the new file: count it as a failed reload for metrics."""
+        if self._engine is not None:
+            self._engine.reload_rejected()
+
     def _alert(self, notice: Notice) -> None:
         """Hand a transition or purge to the daemon's alerter (email, with reminders)."""
         kind = alerts.kind_for(notice.kind)

@@ -58,6 +58,13 @@ async def test_run_reload_stop(tmp_path: Path) -> None:
     (vs,) = backend.table
     (dest,) = vs.dests.values()
     assert dest.weight == 4
+    assert service._engine is not None
+    counters = service._engine.counters
+    seen = [counters.last_reload_ok]
+    service.reload_rejected()  # the daemon could not load the next file
+    seen.append(counters.last_reload_ok)
+    assert seen == [True, False]
+    assert counters.last_reload is not None
     service.stop()
     await asyncio.wait_for(task, 5)
     assert len(backend.table) == 0  # cleanstop defaults to yes

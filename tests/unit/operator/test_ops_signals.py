@@ -59,6 +59,8 @@ def test_hup_with_a_broken_config_keeps_the_running_one(sandbox: Sandbox) -> Non
         f"{sandbox.config}:2: error: unknown directive 'broken'" in ln for ln in sandbox.log_lines()
     )
     assert "reload" not in sandbox.events_lines()
+    # The body hears of it, so /metrics can show a failed reload.
+    assert sandbox.wait_for(lambda: "reload rejected" in sandbox.events_lines())
     assert process.is_ldirector(pid)
 
 
