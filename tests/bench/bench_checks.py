@@ -34,6 +34,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import benchtools
+
 FIRST = ipaddress.IPv4Address("127.0.1.1")
 COUNT = 1000
 ADDRESSES = [str(FIRST + i) for i in range(COUNT)]  # 127.0.1.1 .. 127.0.4.232
@@ -126,10 +128,6 @@ def _free_port() -> int:
         return port
 
 
-def _pin(cpu: int) -> list[str]:
-    return ["taskset", "-c", str(cpu)] if shutil.which("taskset") else []
-
-
 def _nginx_conf(tmp: Path, port: int) -> str:
     listens = "\n".join(f"listen {a}:{port};" for a in ADDRESSES)
     temp = " ".join(
@@ -152,34 +150,13 @@ def _nginx_conf(tmp: Path, port: int) -> str:
     """
 
 
-@contextlib.contextmanager
-def _nginx(tmp: Path, port: int):  # type: ignore[no-untyped-def]
-    conf = tmp / "nginx.conf"
-    conf.write_text(_nginx_conf(tmp, port))
-    argv = [*_pin(1), "nginx", "-p", str(tmp), "-e", str(tmp / "error.log"), "-c", str(conf)]
-    proc = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection((ADDRESSES[-1], port), timeout=0.5),
-            ):
-                break
-            if proc.poll() is not None:
-                sys.exit(f"nginx exited: {(tmp / 'error.log').read_text()[-500:]}")
-            time.sleep(0.1)
-        else:
-            sys.exit("nginx did not start")
-        yield
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=10)
+def _nginx(tmp: Path, port: int) -> contextlib.AbstractContextManager[None]:
+    return benchtools.nginx(tmp, _nginx_conf(tmp, port), ADDRESSES[-1], port)
 
 
 def measure_ldirector(kind: str, port: int, seconds: float, concurrency: int, loop: str) -> Figure:
     argv = [
-        *_pin(0),
+        *benchtools.pin(0),
         sys.executable,
         __file__,
         "--worker",
@@ -227,7 +204,7 @@ def measure_ldirectord(kind: str, port: int, seconds: float, tmp: Path) -> Figur
         f"virtual=127.0.0.200:80\n{reals}{check}"
     )
     marker = "Checking negotiate:" if kind == "http" else "Checking connect:"
-    argv = [*_pin(0), "ldirectord", "-d", str(cf), "start"]
+    argv = [*benchtools.pin(0), "ldirectord", "-d", str(cf), "start"]
     proc = subprocess.Popen(
         argv,
         cwd=work,

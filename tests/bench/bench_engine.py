@@ -22,14 +22,14 @@ import ipaddress
 import os
 import resource
 import shutil
-import signal
 import socket
-import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+
+import benchtools
 
 import checks
 from checks.types import CheckSpec, Result, Target
@@ -73,30 +73,8 @@ def _nginx_conf(tmp: Path, addresses: list[str], port: int) -> str:
     """
 
 
-@contextlib.contextmanager
-def nginx(tmp: Path, addresses: list[str], port: int) -> Iterator[None]:
-    conf = tmp / "nginx.conf"
-    conf.write_text(_nginx_conf(tmp, addresses, port))
-    pin = ["taskset", "-c", "1"] if shutil.which("taskset") and os.cpu_count() != 1 else []
-    argv = [*pin, "nginx", "-p", str(tmp), "-e", str(tmp / "error.log"), "-c", str(conf)]
-    proc = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 15
-        while time.monotonic() < deadline:
-            with (
-                contextlib.suppress(OSError),
-                socket.create_connection((addresses[-1], port), timeout=0.5),
-            ):
-                break
-            if proc.poll() is not None:
-                sys.exit(f"nginx exited: {(tmp / 'error.log').read_text()[-500:]}")
-            time.sleep(0.1)
-        else:
-            sys.exit("nginx did not start")
-        yield
-    finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=10)
+def nginx(tmp: Path, addresses: list[str], port: int) -> contextlib.AbstractContextManager[None]:
+    return benchtools.nginx(tmp, _nginx_conf(tmp, addresses, port), addresses[-1], port)
 
 
 @contextlib.contextmanager
