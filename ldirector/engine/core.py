@@ -17,15 +17,15 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 
 import checks
-from ldirector import logs
 from ldirector.clock import Clock, MonotonicClock
 from ldirector.config.errors import ConfigError, Diagnostic
 from ldirector.config.model import Config, Virtual
-from ldirector.desired import RealKey, fallback_dest, policy, service_key
+from ldirector.desired import RealKey, policy, service_key
 from ldirector.engine.fallbackcmd import FallbackCommands
 from ldirector.engine.layout import Layout
 from ldirector.engine.maintenance import Maintenance, Resolver, reverse_lookup
-from ldirector.engine.notices import Notice, purged, readd_quiescent, worded
+from ldirector.engine.notices import Notice, worded
+from ldirector.engine.oplog import announce
 from ldirector.engine.probes import plan, reals_by_key
 from ldirector.health import (
     CheckMode,
@@ -37,20 +37,9 @@ from ldirector.health import (
     initial,
     step,
 )
-from ldirector.ipvs.backend import ApplyError, IpvsBackend, IpvsError, describe
+from ldirector.ipvs.backend import ApplyError, IpvsBackend, IpvsError
 from ldirector.ipvs.toggles import ToggleError
-from ldirector.ipvs.types import (
-    AddDest,
-    AddService,
-    DelDest,
-    DelService,
-    DestKey,
-    EditService,
-    FwmarkServiceKey,
-    IpvsTable,
-    Op,
-    ServiceKey,
-)
+from ldirector.ipvs.types import IpvsTable, Op, ServiceKey
 from ldirector.manual import ManualOverrides
 from ldirector.monitorfile import Monitors
 from ldirector.owned import OwnedStore
@@ -68,13 +57,6 @@ DEFAULT_RESYNC_INTERVAL = 10.0
 #: Writes the kernel toggles a config asks for (``ldirector.ipvs.toggles.apply`` in the
 #: daemon). Blocking; it runs in a thread. Raises ToggleError or OSError on failure.
 SysctlWriter = Callable[[Mapping[str, int]], object]
-
-
-def endpoint(key: ServiceKey) -> str:
-    """A service as ldirectord names it in its log: ``VIP:PORT``, or the firewall mark."""
-    if isinstance(key, FwmarkServiceKey):
-        return str(key.fwmark)
-    return logs.hostport(key.address, key.port)
 
 
 def _freeze_heap() -> None:
@@ -472,34 +454,22 @@ class Engine:
                 log.error("cannot record owned services: %s", exc)
 
     async def _apply(self, ops: Iterable[Op], phase: str, actual: IpvsTable | None = None) -> None:
-        """Log each op in ldirectord's wording, then apply them. ``actual`` (at cleanstop) names
-        the reals each deleted service held, so those thought up are logged as purged first."""
+        """Log each op in ldirectord's wording (``oplog``), then apply them. ``actual`` (at
+        cleanstop) names the reals each deleted service held, so those thought up are logged as
+        purged first."""
         ops = list(ops)
         if not ops:
             return
-        for op in ops:
-            match op:
-                case AddService(service=svc):
-                    log.info("%s", logs.added_virtual_message(endpoint(svc.key)))
-                case EditService(service=svc):
-                    log.info("%s", logs.changed_virtual_message(endpoint(svc.key)))
-                case DelService(key=key):
-                    if actual is not None and key in actual.services:
-                        self._purge_up(key, actual.services[key].dests, phase)
-                    log.info("%s", logs.purged_virtual_message(endpoint(key), phase))
-                case AddDest(service=key, dest=dest) if dest.weight == 0:
-                    self._readded(RealKey(key, dest.key))
-                case DelDest(service=key, dest=dest) if RealKey(key, dest) not in self._reals:
-                    fallbacks = {
-                        fallback_dest(v, v.fallback).key
-                        for v in self.config.virtuals
-                        if v.fallback is not None and service_key(v) == key
-                    }
-                    virtual = self._virtual_of(key)
-                    if dest not in fallbacks and virtual is not None:  # not real nor fallback
-                        self._notify(purged(virtual, RealKey(key, dest), phase))
-                case _:
-                    log.debug("%s", describe(op))
+        announce(
+            ops,
+            phase,
+            config=self.config,
+            reals=self._reals,
+            health=self.health,
+            virtual_of=self._virtual_of,
+            notify=self._notify,
+            actual=actual,
+        )
         self.counters.ops += len(ops)
         try:
             await self._backend.apply(ops)
@@ -509,24 +479,6 @@ class Engine:
             # and tries again, so nothing here pretends it worked.
             for failure in exc.failures:
                 log.error("%s", failure)
-
-    def _purge_up(self, key: ServiceKey, dests: Iterable[DestKey], phase: str) -> None:
-        """Tell each real of a service being deleted that ldirector thought up (cleanstop)."""
-        for dkey in sorted(dests, key=lambda d: d.sort_key):
-            rkey = RealKey(key, dkey)
-            health = self.health.get(rkey)
-            if health is not None and health.status is Status.UP:
-                virtual, real = self._reals[rkey]
-                self._notify(purged(virtual, rkey, phase, real))
-
-    def _readded(self, key: RealKey) -> None:
-        """A real not up added at weight 0 is a quiesced one put back (readdquiescent=yes)."""
-        health = self.health.get(key)
-        if health is None or health.status is Status.UP or not self.config.readdquiescent:
-            return
-        virtual, real = self._reals[key]
-        if virtual.quiescent:
-            self._notify(readd_quiescent(virtual, key, real))
 
     def _virtual_of(self, key: ServiceKey) -> Virtual | None:
         return next((laid.virtual for laid in self._layout.virtuals if laid.key == key), None)
