@@ -26,7 +26,8 @@ from typing import Any, Protocol, TextIO
 from ldirector import manual
 from ldirector.ipvs.backend import IpvsError
 from ldirector.stall import StallDetector
-from ldirector.status import Snapshot, to_json
+from ldirector.status import Snapshot
+from ldirector.statusrender import to_json
 
 log = logging.getLogger(__name__)
 
@@ -444,7 +445,7 @@ def cli_main(
 
 def render_json_text(doc: object) -> str:
     """``status -v`` text from the JSON document the daemon sent (the client has no model)."""
-    from ldirector.status import from_json, render_text
+    from ldirector.statusrender import from_json, render_text
 
     try:
         return render_text(from_json(doc))

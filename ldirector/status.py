@@ -2,8 +2,8 @@
 
 Pure. The engine gathers its inputs (config, health, the kernel table it just dumped, the
 desired table, overrides, counters) and :func:`build` turns them into one frozen
-:class:`Snapshot`, which every surface reads: ``status -v`` (:func:`render_text`),
-``status --json`` and ``/status`` (:func:`to_json`), ``/metrics`` and the status page. The
+:class:`Snapshot`, which every surface reads: ``status -v``, ``status --json`` and
+``/status`` (rendered by ``ldirector.statusrender``), ``/metrics`` and the status page. The
 counters the engine keeps for it (:class:`Counters`, :class:`CheckStats`) live here too, so the
 engine imports no exporter.
 """
@@ -15,7 +15,6 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from types import MappingProxyType
-from typing import Any
 
 from ldirector.config.model import Config, Virtual
 from ldirector.desired import RealKey, real_key, service_key
@@ -272,169 +271,3 @@ def _real(
         if counts
         else None,
     )
-
-
-# --- renderings --------------------------------------------------------------------------------
-
-
-def to_json(snap: Snapshot) -> dict[str, Any]:
-    """The ``status --json`` and ``/status`` document (schema in docs/observability.md)."""
-    c = snap.counters
-    return {
-        "schema": SCHEMA_VERSION,
-        "generated": snap.generated,
-        "started": snap.started,
-        "config": snap.config,
-        "matches": snap.matches,
-        "daemon": {
-            "reconciles": c.reconciles,
-            "operations": c.ops,
-            "operation_errors": c.op_errors,
-            "drift_repairs": c.drift_repairs,
-            "last_reload": c.last_reload,
-            "last_reload_ok": c.last_reload_ok,
-            "stalls": c.stalls,
-            "stall_max_seconds": c.stall_max,
-        },
-        "virtuals": [
-            {
-                "service": v.service,
-                "scheduler": v.scheduler,
-                "in_kernel": v.in_kernel,
-                "matches": v.matches,
-                "fallback": v.fallback,
-                "connections": v.connections,
-                "in_bytes": v.in_bytes,
-                "out_bytes": v.out_bytes,
-                "reals": [_real_json(r) for r in v.reals],
-            }
-            for v in snap.virtuals
-        ],
-    }
-
-
-def _real_json(r: RealStatus) -> dict[str, Any]:
-    return {
-        "real": r.real,
-        "health": r.health,
-        "reason": r.reason,
-        "since": r.since,
-        "manual": r.manual,
-        "drain_deadline": r.drain_deadline,
-        "kernel_weight": r.kernel_weight,
-        "desired_weight": r.desired_weight,
-        "matches": r.matches,
-        "active": r.active,
-        "inactive": r.inactive,
-        "connections": r.connections,
-        "in_bytes": r.in_bytes,
-        "out_bytes": r.out_bytes,
-        "checks": r.checks.count if r.checks else 0,
-        "check_failures": r.checks.failures if r.checks else 0,
-    }
-
-
-def from_json(doc: Any) -> Snapshot:
-    """Inverse of :func:`to_json` (without the check histograms): the CLI renders from it."""
-    d = doc["daemon"]
-    counters = Counters(
-        ops=int(d["operations"]),
-        op_errors=int(d["operation_errors"]),
-        drift_repairs=int(d["drift_repairs"]),
-        reconciles=int(d["reconciles"]),
-        last_reload=d["last_reload"],
-        last_reload_ok=d["last_reload_ok"],
-        stalls=int(d["stalls"]),
-        stall_max=float(d["stall_max_seconds"]),
-    )
-    virtuals = tuple(
-        VirtualStatus(
-            service=str(v["service"]),
-            scheduler=str(v["scheduler"]),
-            in_kernel=bool(v["in_kernel"]),
-            matches=bool(v["matches"]),
-            fallback=v["fallback"],
-            connections=int(v["connections"]),
-            in_bytes=int(v["in_bytes"]),
-            out_bytes=int(v["out_bytes"]),
-            reals=tuple(
-                RealStatus(
-                    **{k: r[k] for k in _REAL_FIELDS},
-                    checks=None,
-                )
-                for r in v["reals"]
-            ),
-        )
-        for v in doc["virtuals"]
-    )
-    return Snapshot(
-        generated=float(doc["generated"]),
-        started=float(doc["started"]),
-        config=str(doc["config"]),
-        virtuals=virtuals,
-        counters=counters,
-    )
-
-
-_REAL_FIELDS = (
-    "real",
-    "health",
-    "reason",
-    "since",
-    "manual",
-    "drain_deadline",
-    "kernel_weight",
-    "desired_weight",
-    "active",
-    "inactive",
-    "connections",
-    "in_bytes",
-    "out_bytes",
-)
-
-
-def local_time(stamp: float | None) -> str:
-    if stamp is None:
-        return "-"
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(stamp))
-
-
-def state_word(r: RealStatus) -> str:
-    """Health, with an operator's hold shown first: ``disabled``, ``draining``, or the health."""
-    return f"{r.manual} ({r.health})" if r.manual else r.health
-
-
-def render_text(snap: Snapshot) -> str:
-    """``status -v``: one block per virtual, one line per real."""
-    lines: list[str] = []
-    for v in snap.virtuals:
-        where = "kernel matches desired" if v.matches else "KERNEL DIFFERS from desired"
-        if not v.in_kernel:
-            where = "not in the kernel" + ("" if v.matches else " (it should be)")
-        lines.append(f"{v.service} {v.scheduler}: {where}")
-        rows = [("REAL", "STATE", "WEIGHT", "ACTIVE", "INACTIVE", "SINCE", "LAST CHECK")]
-        for r in v.reals:
-            weight = "-" if r.kernel_weight is None else str(r.kernel_weight)
-            if not r.matches:
-                want = "-" if r.desired_weight is None else str(r.desired_weight)
-                weight += f" (want {want})"
-            rows.append(
-                (
-                    r.real,
-                    state_word(r),
-                    weight,
-                    str(r.active),
-                    str(r.inactive),
-                    local_time(r.since),
-                    r.reason or "-",
-                )
-            )
-        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
-        for row in rows:
-            cells = [cell.ljust(w) for cell, w in zip(row, widths, strict=False)]
-            lines.append("  " + "  ".join([*cells, row[-1]]).rstrip())
-        if v.fallback:
-            lines.append(f"  fallback/other: {v.fallback}")
-    if not snap.virtuals:
-        lines.append("no virtual services configured")
-    return "\n".join(lines) + "\n"

@@ -17,7 +17,8 @@ from aiohttp import web
 
 from ldirector.control import Daemon
 from ldirector.ipvs.backend import IpvsError
-from ldirector.status import Snapshot, local_time, state_word, to_json
+from ldirector.status import Snapshot
+from ldirector.statusrender import local_time, state_word, to_json
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,8 @@ from ldirector.desired import desired_table, real_key
 from ldirector.health import RealHealth, Status
 from ldirector.ipvs.types import IpvsTable
 from ldirector.metrics import exposition
-from ldirector.status import CheckStats, build, render_text, to_json
+from ldirector.status import CheckStats, build
+from ldirector.statusrender import render_text, to_json
 from ldirector.web import render_page
 
 #: The snapshot runs on the event loop: keep it far below the stall threshold (0.25 s).

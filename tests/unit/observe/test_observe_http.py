@@ -15,7 +15,7 @@ from prometheus_client.samples import Sample
 
 from ldirector import web as ldweb
 from ldirector.metrics import exposition
-from ldirector.status import to_json
+from ldirector.statusrender import to_json
 
 
 def samples(text: str) -> dict[str, list[Sample]]:

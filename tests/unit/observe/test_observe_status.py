@@ -8,7 +8,8 @@ from observe_world import R2, R3, config, dest, snapshot, table
 
 from ldirector.health import RealHealth, Status
 from ldirector.manual import Hold, Override
-from ldirector.status import CheckCounts, build, from_json, render_text, to_json
+from ldirector.status import CheckCounts, build
+from ldirector.statusrender import from_json, render_text, to_json
 
 
 def test_snapshot_holds_every_real_with_its_kernel_state() -> None:
