@@ -56,9 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         # status -v/--json, disable, enable, drain: the control socket (issue 7).
-        from ldirector import commands, control
+        from ldirector import commands, controlcli
 
-        code = control.cli_main(args, plain_status=commands.main, out=sys.stdout, err=sys.stderr)
+        code = controlcli.cli_main(args, plain_status=commands.main, out=sys.stdout, err=sys.stderr)
         if code is not None:
             return code
         return _main(args)

@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 from fake_daemon import FakeDaemon
 
-from ldirector.control import CliRequest, ControlServer, cli_main, parse_cli, socket_path
+from ldirector.control import ControlServer, socket_path
+from ldirector.controlcli import CliRequest, cli_main, parse_cli
 
 
 def test_plain_status_and_other_commands_are_not_ours() -> None:

@@ -19,7 +19,8 @@ import pytest
 from checks.types import CheckSpec, Result, Target
 from ldirector.clock import FakeClock
 from ldirector.config import loads
-from ldirector.control import cli_main, observing
+from ldirector.control import observing
+from ldirector.controlcli import cli_main
 from ldirector.engine import Engine
 from ldirector.ipvs.fake import FakeBackend
 from ldirector.ipvs.types import (
