@@ -345,7 +345,9 @@ class Engine:
             ok, reason, forced = obs.result.ok, obs.result.reason, False
             if self._maintenance and self._maintenance.match(real.address, real.port):
                 ok, reason, forced = False, "Server in maintenance", True
-            log.debug("%s %s %s: %s", obs.kind, key, "up" if ok else "down", reason)
+            # Only checktype=N alternates kinds; otherwise the virtual's checktype names the check.
+            check = obs.kind if obs.probe.combined is not None else virtual.checktype
+            log.debug("%s %s %s: %s", check, key, "up" if ok else "down", reason)
             if virtual.monitorfile:
                 self._monitors.write(virtual, real, ok, reason)
             before = self.health[key]

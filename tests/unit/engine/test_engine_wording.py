@@ -230,3 +230,17 @@ async def test_settled_at_once_when_nothing_needs_a_first_check(tmp_path: Path) 
     await w.engine.start()
     assert settled == [1]
     await w.engine.shutdown()
+
+
+async def test_debug_line_names_the_virtuals_checktype(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    w = World(TWO_UP_ONE_DOWN, tmp_path, up={"127.0.0.2:8080": True})
+    with caplog.at_level(logging.DEBUG, logger="ldirector.engine.core"):
+        await w.engine.start()
+        await w.clock.advance(0.1)
+        await w.engine.shutdown()
+    debug = [r.getMessage() for r in caplog.records if r.levelno == logging.DEBUG]
+    checked = [line for line in debug if " up: " in line or " down: " in line]
+    assert checked
+    assert all(line.startswith("connect ") for line in checked), checked
