@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import importlib.util
 import ipaddress
 import json
@@ -43,7 +42,7 @@ BARS = {"http": 2000.0, "connect": 5000.0}
 WARMUP = 3.0
 #: Longest wait for ldirectord's first round of checks before its window starts anyway.
 ROUND_LIMIT = 90.0
-PAGE = "Test Page"
+PAGE = benchtools.PAGE
 
 
 @dataclass(frozen=True)
@@ -126,32 +125,6 @@ def _free_port() -> int:
         s.bind(("127.0.0.1", 0))
         port: int = s.getsockname()[1]
         return port
-
-
-def _nginx_conf(tmp: Path, port: int) -> str:
-    listens = "\n".join(f"listen {a}:{port};" for a in ADDRESSES)
-    temp = " ".join(
-        f"{k}_temp_path {tmp / k};" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    return f"""
-        {"user root;" if os.geteuid() == 0 else ""}
-        daemon off;
-        worker_processes 1;
-        worker_rlimit_nofile 20000;
-        pid {tmp / "nginx.pid"};
-        error_log {tmp / "error.log"} crit;
-        events {{ worker_connections 16000; multi_accept on; }}
-        http {{
-            access_log off;
-            default_type text/plain;
-            {temp}
-            server {{ {listens} location / {{ return 200 "<html>{PAGE}</html>\\n"; }} }}
-        }}
-    """
-
-
-def _nginx(tmp: Path, port: int) -> contextlib.AbstractContextManager[None]:
-    return benchtools.nginx(tmp, _nginx_conf(tmp, port), ADDRESSES[-1], port)
 
 
 def measure_ldirector(kind: str, port: int, seconds: float, concurrency: int, loop: str) -> Figure:
@@ -299,7 +272,7 @@ def main() -> None:
     port = _free_port()
     with tempfile.TemporaryDirectory(prefix="bench-checks-") as name:
         tmp = Path(name)
-        with _nginx(tmp, port):
+        with benchtools.nginx(tmp, ADDRESSES, port):
             for kind in [args.only] if args.only else ["http", "connect"]:
                 ours = measure_ldirector(kind, port, seconds, args.concurrency, args.loop)
                 theirs = (

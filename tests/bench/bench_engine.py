@@ -51,32 +51,6 @@ def _free_port() -> int:
         return port
 
 
-def _nginx_conf(tmp: Path, addresses: list[str], port: int) -> str:
-    listens = "\n".join(f"listen {a}:{port};" for a in addresses)
-    temp = " ".join(
-        f"{k}_temp_path {tmp / k};" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
-    )
-    return f"""
-        {"user root;" if os.geteuid() == 0 else ""}
-        daemon off;
-        worker_processes 1;
-        worker_rlimit_nofile 20000;
-        pid {tmp / "nginx.pid"};
-        error_log {tmp / "error.log"} crit;
-        events {{ worker_connections 16000; multi_accept on; }}
-        http {{
-            access_log off;
-            default_type text/plain;
-            {temp}
-            server {{ {listens} location / {{ return 200 "<html>Test Page</html>\\n"; }} }}
-        }}
-    """
-
-
-def nginx(tmp: Path, addresses: list[str], port: int) -> contextlib.AbstractContextManager[None]:
-    return benchtools.nginx(tmp, _nginx_conf(tmp, addresses, port), addresses[-1], port)
-
-
 @contextlib.contextmanager
 def black_holes(addresses: list[str], port: int) -> Iterator[None]:
     """Listening sockets nobody accepts on: the handshake completes, no byte ever comes back."""
@@ -203,7 +177,7 @@ def main() -> None:
     text = config_text(args.reals, holes, port, hole_port, args)
     with (
         tempfile.TemporaryDirectory() as tmp,
-        nginx(Path(tmp), healthy, port),
+        benchtools.nginx(Path(tmp), healthy, port),
         black_holes(hole_addresses, hole_port),
     ):
         figures = asyncio.run(measure(args, text))

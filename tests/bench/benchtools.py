@@ -19,15 +19,42 @@ def pin(cpu: int) -> list[str]:
     return ["taskset", "-c", str(cpu)] if shutil.which("taskset") and os.cpu_count() != 1 else []
 
 
-@contextlib.contextmanager
-def nginx(tmp: Path, conf_text: str, ready_address: str, port: int) -> Iterator[None]:
-    """Run nginx (pinned to CPU 1) with ``conf_text`` until the block ends.
+#: The page every benchmark nginx serves; HTTP checks match it with ``receive``.
+PAGE = "Test Page"
 
-    Ready once ``ready_address:port`` accepts a connection; exits the script with nginx's own
+
+def nginx_conf(tmp: Path, addresses: list[str], port: int) -> str:
+    """One nginx worker answering ``PAGE`` on ``port`` of every address, files kept in ``tmp``."""
+    listens = "\n".join(f"listen {a}:{port};" for a in addresses)
+    temp = " ".join(
+        f"{k}_temp_path {tmp / k};" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    return f"""
+        {"user root;" if os.geteuid() == 0 else ""}
+        daemon off;
+        worker_processes 1;
+        worker_rlimit_nofile 20000;
+        pid {tmp / "nginx.pid"};
+        error_log {tmp / "error.log"} crit;
+        events {{ worker_connections 16000; multi_accept on; }}
+        http {{
+            access_log off;
+            default_type text/plain;
+            {temp}
+            server {{ {listens} location / {{ return 200 "<html>{PAGE}</html>\\n"; }} }}
+        }}
+    """
+
+
+@contextlib.contextmanager
+def nginx(tmp: Path, addresses: list[str], port: int) -> Iterator[None]:
+    """Run nginx (pinned to CPU 1) serving ``PAGE`` on ``addresses`` until the block ends.
+
+    Ready once the last address accepts a connection; exits the script with nginx's own
     error when it does not start within 15 s.
     """
     conf = tmp / "nginx.conf"
-    conf.write_text(conf_text)
+    conf.write_text(nginx_conf(tmp, addresses, port))
     argv = [*pin(1), "nginx", "-p", str(tmp), "-e", str(tmp / "error.log"), "-c", str(conf)]
     proc = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.DEVNULL)
     try:
@@ -35,7 +62,7 @@ def nginx(tmp: Path, conf_text: str, ready_address: str, port: int) -> Iterator[
         while time.monotonic() < deadline:
             with (
                 contextlib.suppress(OSError),
-                socket.create_connection((ready_address, port), timeout=0.5),
+                socket.create_connection((addresses[-1], port), timeout=0.5),
             ):
                 break
             if proc.poll() is not None:
