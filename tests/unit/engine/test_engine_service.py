@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import resource
+from collections.abc import Callable
 from pathlib import Path
 
 from engine_world import config
@@ -36,19 +37,31 @@ virtual=127.0.0.100:80
 """
 
 
+def _context(
+    tmp_path: Path,
+    text: str,
+    *,
+    alerter: Alerter,
+    ready: Callable[[], None] = lambda: None,
+    name: str = "x.cf",
+) -> DaemonContext:
+    """The daemon context EngineService runs in, for the config ``text``."""
+    return DaemonContext(
+        config_path=tmp_path / name,
+        cfgname=name,
+        settings=Settings(config=config(text)),
+        notifier=Notifier({}),
+        ready=ready,
+        alerter=alerter,
+    )
+
+
 async def test_run_reload_stop(tmp_path: Path) -> None:
     backend = FakeBackend()
     ready = asyncio.Event()
     alerter = Recording()
     sent = alerter.sent
-    ctx = DaemonContext(
-        config_path=tmp_path / "ldirectord.cf",
-        cfgname="ldirectord.cf",
-        settings=Settings(config=config(ON)),
-        notifier=Notifier({}),
-        ready=ready.set,
-        alerter=alerter,
-    )
+    ctx = _context(tmp_path, ON, alerter=alerter, ready=ready.set, name="ldirectord.cf")
     service = EngineService(ctx, backend=lambda: backend, state_dir=tmp_path)
     task = asyncio.create_task(service.run())
     await asyncio.wait_for(ready.wait(), 5)
@@ -84,14 +97,7 @@ async def test_transitions_reach_the_alerter(tmp_path: Path) -> None:
     )
     alerter = Recording()
     sent = alerter.sent
-    ctx = DaemonContext(
-        config_path=tmp_path / "x.cf",
-        cfgname="x.cf",
-        settings=Settings(config=config(text)),
-        notifier=Notifier({}),
-        ready=lambda: None,
-        alerter=alerter,
-    )
+    ctx = _context(tmp_path, text, alerter=alerter)
     service = EngineService(ctx, backend=FakeBackend, state_dir=tmp_path)
     task = asyncio.create_task(service.run())
     for _ in range(100):
@@ -115,14 +121,7 @@ async def test_transitions_reach_the_alerter(tmp_path: Path) -> None:
 
 
 async def test_stop_before_run_returns_at_once(tmp_path: Path) -> None:
-    ctx = DaemonContext(
-        config_path=tmp_path / "x.cf",
-        cfgname="x.cf",
-        settings=Settings(config=config(ON)),
-        notifier=Notifier({}),
-        ready=lambda: None,
-        alerter=Alerter(),
-    )
+    ctx = _context(tmp_path, ON, alerter=Alerter())
     service = EngineService(ctx, backend=FakeBackend, state_dir=tmp_path)
     service.stop()
     await asyncio.wait_for(service.run(), 5)
@@ -157,14 +156,7 @@ async def test_reload_alerts_are_settled_and_say_reloading(tmp_path: Path) -> No
     alerter = Statuses()
     alerter.status = "running"
     ready = asyncio.Event()
-    ctx = DaemonContext(
-        config_path=tmp_path / "x.cf",
-        cfgname="x.cf",
-        settings=Settings(config=config(base)),
-        notifier=Notifier({}),
-        ready=ready.set,
-        alerter=alerter,
-    )
+    ctx = _context(tmp_path, base, alerter=alerter, ready=ready.set)
     service = EngineService(ctx, backend=FakeBackend, state_dir=tmp_path)
     task = asyncio.create_task(service.run())
     await asyncio.wait_for(ready.wait(), 5)
@@ -203,14 +195,7 @@ async def test_a_reload_that_did_not_switch_holds_no_alerts(tmp_path: Path) -> N
     )
     alerter = Recording()
     sent = alerter.sent
-    ctx = DaemonContext(
-        config_path=tmp_path / "x.cf",
-        cfgname="x.cf",
-        settings=Settings(config=config(text)),
-        notifier=Notifier({}),
-        ready=lambda: None,
-        alerter=alerter,
-    )
+    ctx = _context(tmp_path, text, alerter=alerter)
     backend = _Flaky()
     service = EngineService(ctx, backend=lambda: backend, state_dir=tmp_path)
     task = asyncio.create_task(service.run())
