@@ -140,7 +140,6 @@ def _known(word: str) -> bool:
 def _configure_check(p: argparse.ArgumentParser) -> None:
     p.add_argument("config", nargs="?", help="config name or path (default ldirectord.cf)")
     p.add_argument("--json", action="store_true", help="print the effective config as JSON")
-    # Later issues: --probe runs every check once, --plan shows the IPVS table to build.
     p.add_argument("--probe", action="store_true", help="also probe every real server once")
     p.add_argument("--plan", action="store_true", help="also show the IPVS table it would build")
 
@@ -163,6 +162,8 @@ def run_check(ns: argparse.Namespace) -> int:
     elif not ns.json:
         reals = sum(len(v.reals) for v in config.virtuals)
         print(f"{path}: OK: {len(config.virtuals)} virtual services, {reals} real servers")
+    if ns.json and ns.probe and ns.plan:
+        return check_probe_and_plan_json(config)
     status = EXIT_OK
     if ns.probe:
         status = max(status, check_probe(config, ns))
@@ -186,6 +187,24 @@ def check_plan(config: Config, ns: argparse.Namespace) -> int:
     from ldirector.engine import preview
 
     return preview.main(config, json_output=ns.json)
+
+
+def check_probe_and_plan_json(config: Config) -> int:
+    """``check --probe --plan --json``: both reports in one JSON document, not two."""
+    import asyncio
+
+    from ldirector import probe
+    from ldirector.engine import preview
+
+    async def both() -> dict[str, object]:
+        rows = await probe.run(config)
+        return {
+            **probe.document(config, rows),
+            **preview.document(config, await preview.collect(config)),
+        }
+
+    print(json.dumps(asyncio.run(both()), indent=2))
+    return EXIT_OK
 
 
 COMMANDS: dict[str, Command] = {

@@ -109,6 +109,12 @@ def step(
     if policy.mode is not CheckMode.CHECK:
         return health, ()
     if ok:
+        if (
+            health.status is Status.UP
+            and not (health.failures or health.parked)
+            and health.reason == reason
+        ):
+            return health, ()  # the common case keeps its object: less for the collector
         events: list[Event] = []
         if health.failures:
             events.append(
@@ -125,7 +131,7 @@ def step(
         return RealHealth(status=Status.UP, reason=reason), tuple(events)
 
     if health.status is Status.DOWN:
-        return replace(health, reason=reason), ()
+        return (health if health.reason == reason else replace(health, reason=reason)), ()
     if health.status is Status.UNKNOWN:
         return replace(health, status=Status.DOWN, reason=reason), ()
     failures = health.failures + 1

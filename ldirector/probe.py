@@ -88,25 +88,27 @@ def table(rows: Sequence[Row]) -> str:
     )
 
 
+def document(config: Config, rows: Sequence[Row]) -> dict[str, object]:
+    """Rows as a JSON object; ``up`` is null for reals that are not probed."""
+    return {
+        "config": config.path,
+        "probes": [
+            {
+                "virtual": row.virtual,
+                "real": row.real,
+                "check": row.check,
+                "up": row.result.ok if row.result else None,
+                "reason": row.result.reason if row.result else None,
+                "seconds": round(row.result.elapsed, 6) if row.result else None,
+            }
+            for row in rows
+        ],
+    }
+
+
 def as_json(config: Config, rows: Sequence[Row]) -> str:
-    """Rows as one JSON document; ``up`` is null for reals that are not probed."""
-    return json.dumps(
-        {
-            "config": config.path,
-            "probes": [
-                {
-                    "virtual": row.virtual,
-                    "real": row.real,
-                    "check": row.check,
-                    "up": row.result.ok if row.result else None,
-                    "reason": row.result.reason if row.result else None,
-                    "seconds": round(row.result.elapsed, 6) if row.result else None,
-                }
-                for row in rows
-            ],
-        },
-        indent=2,
-    )
+    """Rows as one JSON document."""
+    return json.dumps(document(config, rows), indent=2)
 
 
 def main(config: Config, *, json_output: bool = False, out: TextIO | None = None) -> int:

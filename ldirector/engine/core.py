@@ -10,7 +10,6 @@ honours ``cleanstop``.
 from __future__ import annotations
 
 import asyncio
-import gc
 import logging
 import random
 import time
@@ -22,6 +21,7 @@ from ldirector.config.errors import ConfigError, Diagnostic
 from ldirector.config.model import Config, Virtual
 from ldirector.desired import RealKey, policy, service_key
 from ldirector.engine.fallbackcmd import FallbackCommands
+from ldirector.engine.heap import Collector
 from ldirector.engine.layout import Layout
 from ldirector.engine.maintenance import Maintenance, Resolver, reverse_lookup
 from ldirector.engine.notices import Notice, worded
@@ -57,16 +57,6 @@ DEFAULT_RESYNC_INTERVAL = 10.0
 #: Writes the kernel toggles a config asks for (``ldirector.ipvs.toggles.apply`` in the
 #: daemon). Blocking; it runs in a thread. Raises ToggleError or OSError on failure.
 SysctlWriter = Callable[[Mapping[str, int]], object]
-
-
-def _freeze_heap() -> None:
-    """Move the long-lived objects (config, probes, health) out of the collector's way.
-
-    With 10,000 reals a full collection walks them all and stalls the event loop for
-    hundreds of milliseconds, long enough to make checks start late.
-    """
-    gc.collect()
-    gc.freeze()
 
 
 class Engine:
@@ -117,6 +107,7 @@ class Engine:
         self._unsettled: set[Probe] = set()
         self._settle_due = False
         self._queue: asyncio.Queue[Observation] = asyncio.Queue()
+        self._collector = Collector()
         self._scheduler = Scheduler(
             self._queue, clock=self._clock, run=run, concurrency=concurrency, rng=rng
         )
@@ -178,7 +169,7 @@ class Engine:
             asyncio.create_task(self._consume(), name="engine observations"),
             asyncio.create_task(self._resync(), name="engine resync"),
         ]
-        _freeze_heap()
+        self._collector.settle()
         if self._on_ready:
             self._on_ready()
 
@@ -206,6 +197,7 @@ class Engine:
         await self._fallback_commands.wait()
         if self._maintenance:
             await self._maintenance.close()
+        self._collector.restore()
 
     async def reload_from(self, load: Callable[[], Config]) -> tuple[Diagnostic, ...]:
         """Parse a new config with ``load`` and switch to it; return its diagnostics.
@@ -271,7 +263,7 @@ class Engine:
         self._update_serving()
         self._scheduler.set_probes(self._readers, immediate=fresh)
         self._begin_settling(fresh)
-        _freeze_heap()
+        self._collector.settle()
 
     # --- observability and manual control (ldirector.control) ------------------------------
 

@@ -104,21 +104,23 @@ def render(result: Preview) -> str:
     return "\n".join(lines)
 
 
+def document(config: Config, result: Preview) -> dict[str, object]:
+    """The preview as a JSON object."""
+    return {
+        "config": config.path,
+        "rules": format_table(result.table).splitlines(),
+        "operations": None if result.ops is None else [format_op(op) for op in result.ops],
+        "kernel_error": result.kernel_error,
+        "reals": [
+            {"virtual": str(key.service), "real": str(key.dest), "status": str(h.status)}
+            for key, h in result.health.items()
+        ],
+    }
+
+
 def as_json(config: Config, result: Preview) -> str:
     """The preview as one JSON document."""
-    return json.dumps(
-        {
-            "config": config.path,
-            "rules": format_table(result.table).splitlines(),
-            "operations": None if result.ops is None else [format_op(op) for op in result.ops],
-            "kernel_error": result.kernel_error,
-            "reals": [
-                {"virtual": str(key.service), "real": str(key.dest), "status": str(h.status)}
-                for key, h in result.health.items()
-            ],
-        },
-        indent=2,
-    )
+    return json.dumps(document(config, result), indent=2)
 
 
 def _netlink() -> IpvsBackend:
@@ -135,15 +137,16 @@ def main(
     backend: Callable[[], IpvsBackend] = _netlink,
 ) -> int:
     """``check --plan``: 0 once the preview is printed, whatever the checks found."""
-
-    async def go() -> Preview:
-        ipvs = backend()
-        try:
-            owned = OwnedStore(default_path(config.path)).load()
-            return await preview(config, ipvs, owned=owned)
-        finally:
-            await ipvs.close()
-
-    result = asyncio.run(go())
+    result = asyncio.run(collect(config, backend))
     print(as_json(config, result) if json_output else render(result), file=out or sys.stdout)
     return 0
+
+
+async def collect(config: Config, backend: Callable[[], IpvsBackend] | None = None) -> Preview:
+    """Read the kernel table and the owned set, probe once, and compute the preview."""
+    ipvs = (backend or _netlink)()
+    try:
+        owned = OwnedStore(default_path(config.path)).load()
+        return await preview(config, ipvs, owned=owned)
+    finally:
+        await ipvs.close()

@@ -201,6 +201,11 @@ def test_check_plan_prints_the_table_it_would_build(capsys: Capsys, cfg: Writer)
     report = json.loads(out)  # one document: the plan's
     assert report["rules"][0] == "-A -t 127.0.0.1:80 -s wrr"
     assert (report["operations"] is None) == (report["kernel_error"] is not None)
+    code, out, _ = run(capsys, "check", "--probe", "--plan", "--json", str(path))
+    assert code == 0
+    both = json.loads(out)  # one document holding both reports, not two documents
+    assert both["config"] == str(path) and both["rules"] == report["rules"]
+    assert [p["real"] for p in both["probes"]] == ["127.0.0.2:80"]
 
 
 def test_internal_errors_are_one_line(capsys: Capsys, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -233,3 +233,22 @@ def test_maintenance_match_picks_most_specific() -> None:
     assert maintenance_match(names, {"web1", "10.0.0.2"}) == "10.0.0.2"
     assert maintenance_match(names, {"web1"}) == "web1"
     assert maintenance_match(names, {"10.0.0.2:8080", "web2"}) is None
+
+
+def test_a_repeated_result_keeps_the_same_object() -> None:
+    # 10,000 reals checked every few seconds: an unchanged state must not churn the heap.
+    policy = Policy(failurecount=3)
+    up = RealHealth(status=UP, reason="HTTP 200 OK")
+    assert step(up, True, "HTTP 200 OK", policy) == (up, ())
+    assert step(up, True, "HTTP 200 OK", policy)[0] is up
+    moved, _ = step(up, True, "HTTP 204 No Content", policy)
+    assert moved == RealHealth(status=UP, reason="HTTP 204 No Content")
+    down = RealHealth(status=DOWN, parked=True, reason="refused")
+    assert step(down, False, "refused", policy)[0] is down
+    assert step(down, False, "timed out", policy)[0] == RealHealth(
+        status=DOWN, parked=True, reason="timed out"
+    )
+    # Still counting failures: a success resets them, with its event.
+    soft = RealHealth(status=UP, failures=1, reason="HTTP 200 OK")
+    back, events = step(soft, True, "HTTP 200 OK", policy)
+    assert back == up and [e.kind for e in events] == [K.FAILURES_RESET]

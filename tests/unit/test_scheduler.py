@@ -340,3 +340,24 @@ async def test_an_overrunning_check_waits_for_its_next_slot() -> None:
         [30.0] * (len(starts) - 1)
     )
     assert len(starts) >= 3
+
+
+async def test_a_probe_between_checks_holds_no_task() -> None:
+    # 10,000 sleeping tasks kept ~150,000 objects for the garbage collector to walk: a probe
+    # waiting for its next run is a clock timer, and a task lives only while its check runs.
+    clock = FakeClock()
+    runner = Recorder(clock)
+    sched = Scheduler(asyncio.Queue(), clock=clock, run=runner, rng=random.Random(5))
+    before = len(asyncio.all_tasks())
+    probes = [
+        Probe(target=target(p), spec=ConnectSpec(), timeout=5, interval=10) for p in range(1, 501)
+    ]
+    sched.set_probes(probes)
+    assert len(asyncio.all_tasks()) == before and clock.pending == 500
+    await clock.advance(25)
+    assert len(runner.calls) in range(1000, 1501)
+    assert len(asyncio.all_tasks()) == before and clock.pending == 500
+    sched.set_probes(probes[:10])  # dropped probes drop their timers
+    assert clock.pending == 10
+    await sched.stop()
+    assert clock.pending == 0

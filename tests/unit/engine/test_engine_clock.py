@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from ldirector.clock import FakeClock, MonotonicClock
 
 
@@ -43,3 +45,35 @@ async def test_monotonic_clock_sleeps() -> None:
     before = clock.now()
     await clock.sleep(0.01)
     assert clock.now() - before >= 0.009
+
+
+async def test_fake_clock_timers_run_in_order_with_sleepers() -> None:
+    clock = FakeClock()
+    fired: list[tuple[str, float]] = []
+
+    def fire(name: str) -> None:
+        fired.append((name, clock.now()))
+
+    async def sleeper() -> None:
+        await clock.sleep(2)
+        fired.append(("sleeper", clock.now()))
+
+    clock.call_at(3, fire, "late")
+    clock.call_at(1, fire, "early")
+    clock.call_at(2.5, fire, "cancelled").cancel()
+    task = asyncio.create_task(sleeper())
+    await clock.settle()
+    assert clock.pending == 3 and clock.next_deadline() == 1
+    await clock.advance(10)
+    await task
+    assert fired == [("early", 1), ("sleeper", 2), ("late", 3)]
+    assert clock.pending == 0
+
+
+async def test_monotonic_clock_timer_fires_and_cancels() -> None:
+    clock = MonotonicClock()
+    fired = asyncio.Event()
+    clock.call_at(clock.now() + 0.01, fired.set)
+    clock.call_at(clock.now() + 0.01, pytest.fail, "a cancelled timer fired").cancel()
+    await asyncio.wait_for(fired.wait(), 1)
+    await asyncio.sleep(0.02)
