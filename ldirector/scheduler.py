@@ -140,10 +140,11 @@ class Slots:
 class _Track:
     """One probe's running state: its next timer or its check in flight, never both."""
 
-    __slots__ = ("probe", "rotation", "spread", "task", "timer")
+    __slots__ = ("due", "probe", "rotation", "spread", "task", "timer")
 
     def __init__(self, probe: Probe, *, spread: bool) -> None:
         self.probe = probe
+        self.due = 0.0
         self.rotation = Rotation(probe.combined or 0)
         #: The run after an immediate one lands 0.5 to 1.5 intervals later, not in lock-step.
         self.spread = spread
@@ -185,6 +186,7 @@ class Scheduler:
         self._slots = Slots(concurrency)
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
         self._tracks: dict[Probe, _Track] = {}
+        self._fire_at_due = self._fire  # one bound method for every timer, not one per timer
 
     @property
     def probes(self) -> frozenset[Probe]:
@@ -196,9 +198,10 @@ class Scheduler:
         A new probe's first run is at a random offset within its interval (so thousands of
         checks do not fire in lock-step, U7). Probes in ``immediate`` run at once instead, at
         most ``burst_rate`` of them per second (a cold start of 10,000 reals would otherwise
-        start 10,000 checks in the same instant), and their second run lands at a random
-        point between half and one and a half intervals later, so they do not stay in
-        lock-step either.
+        start 10,000 checks in the same instant), or faster when that is what it takes to
+        start them all within their interval, and their second run lands at a random point
+        between half and one and a half intervals later, so they do not stay in lock-step
+        either.
         """
         ordered = list(dict.fromkeys(probes))  # input order: deterministic under a seeded rng
         wanted = set(ordered)
@@ -209,7 +212,10 @@ class Scheduler:
         now_first = set(immediate)
         first = [p for p in new if p in now_first]
         self._rng.shuffle(first)
-        offsets = {p: min(i / self._burst_rate, p.interval) for i, p in enumerate(first)}
+        # Capping each offset at the interval instead would start all the probes past
+        # burst_rate * interval in the same instant, at the end of the interval.
+        n = len(first)
+        offsets = {p: min(i / self._burst_rate, p.interval * i / n) for i, p in enumerate(first)}
         now = self._clock.now()
         for probe in new:
             offset = offsets.get(probe)
@@ -217,7 +223,7 @@ class Scheduler:
             self._tracks[probe] = track
             if offset is None:
                 offset = self._rng.uniform(0, probe.interval)
-            track.timer = self._clock.call_at(now + offset, self._fire, track, now + offset)
+            self._wait(track, now + offset)
 
     async def stop(self) -> None:
         """Cancel every probe and wait for the checks in flight to finish."""
@@ -226,12 +232,16 @@ class Scheduler:
         tasks = [task for track in tracks if (task := track.cancel()) is not None]
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def _fire(self, track: _Track, due: float) -> None:
-        track.timer = None
-        track.task = asyncio.create_task(self._check(track, due))
+    def _wait(self, track: _Track, due: float) -> None:
+        track.due = due
+        track.timer = self._clock.call_at(due, self._fire_at_due, track)
 
-    async def _check(self, track: _Track, due: float) -> None:
-        probe = track.probe
+    def _fire(self, track: _Track) -> None:
+        track.timer = None
+        track.task = asyncio.create_task(self._check(track))
+
+    async def _check(self, track: _Track) -> None:
+        probe, due = track.probe, track.due
         kind = track.rotation.next_kind if probe.combined is not None else CheckKind.NEGOTIATE
         spec, timeout = probe.spec_for(kind)
         async with self._slots:
@@ -252,4 +262,4 @@ class Scheduler:
         if due < now:
             due += math.ceil((now - due) / probe.interval) * probe.interval
         track.task = None
-        track.timer = self._clock.call_at(due, self._fire, track, due)
+        self._wait(track, due)

@@ -361,3 +361,21 @@ async def test_a_probe_between_checks_holds_no_task() -> None:
     assert clock.pending == 10
     await sched.stop()
     assert clock.pending == 0
+
+
+async def test_a_cold_start_too_big_for_the_burst_rate_spreads_over_the_interval() -> None:
+    clock = FakeClock()
+    runner = Recorder(clock)
+    sched = Scheduler(asyncio.Queue(), clock=clock, run=runner, burst_rate=10)
+    probes = [
+        Probe(target=target(p), spec=ConnectSpec(), timeout=5, interval=5) for p in range(1, 201)
+    ]
+    sched.set_probes(probes, immediate=probes)
+    await clock.advance(4.99)
+    await sched.stop()
+    # 200 probes at 10/s would need 20 s: they start evenly within their 5 s interval instead
+    # (40/s), not 50 of them spread and the other 150 piled up at 5 s.
+    first: dict[int, float] = {}
+    for t, tg, _ in runner.calls:
+        first.setdefault(tg.port, t)
+    assert sorted(first.values()) == pytest.approx([i * 5 / 200 for i in range(200)])
