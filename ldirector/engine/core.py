@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import random
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 
 import checks
 from ldirector.clock import Clock, MonotonicClock
@@ -53,6 +54,10 @@ log = logging.getLogger(__name__)
 #: Seconds between two full comparisons of the kernel table with the desired one, when the
 #: config does not say (its ``resyncinterval`` has the same default).
 DEFAULT_RESYNC_INTERVAL = 10.0
+#: Least time between two reconciles caused by transitions. A lone failure is applied at once;
+#: a storm of them (a cold start of 10,000 reals, a rack going dark) is applied in batches, as a
+#: reconcile walks every real of the services it touches.
+RECONCILE_SPACING = 0.2
 
 #: Writes the kernel toggles a config asks for (``ldirector.ipvs.toggles.apply`` in the
 #: daemon). Blocking; it runs in a thread. Raises ToggleError or OSError on failure.
@@ -85,6 +90,7 @@ class Engine:
         on_observation: Callable[[Observation], None] | None = None,
         manual: ManualOverrides | None = None,
         on_settled: Callable[[], None] | None = None,
+        reconcile_spacing: float = RECONCILE_SPACING,
     ) -> None:
         self.config = config
         self._backend = backend
@@ -129,6 +135,10 @@ class Engine:
         self.counters = Counters()
         self.checks = CheckStats()
         self.changed: dict[RealKey, float] = {}
+        #: Services whose reals' status moved since the last reconcile.
+        self._dirty: set[ServiceKey] = set()
+        self._spacing = reconcile_spacing
+        self._reconciled_at = -math.inf
         self.started = time.time()
 
     # --- lifecycle ---------------------------------------------------------------------------
@@ -347,6 +357,7 @@ class Engine:
             self.health[key] = after
             if before.status is not after.status:
                 self.changed[key] = time.time()
+                self._dirty.add(key.service)
             for event in events:
                 self._notify(Notice(virtual, event, key))
                 if event.kind in (EventKind.QUIESCED, EventKind.DELETED, EventKind.SOFT_FAILURE):
@@ -354,14 +365,19 @@ class Engine:
             moved |= before.status is not after.status
         return moved
 
-    def _update_serving(self) -> None:
-        """Fire fallback events and fallbackcommands for virtuals whose "any real up" flipped."""
+    def _update_serving(self, only: Collection[ServiceKey] | None = None) -> None:
+        """Fire fallback events and fallbackcommands for virtuals whose "any real up" flipped.
+
+        ``only``: just the virtuals of these services (the others did not move).
+        """
+        holds = self.manual.holds()
         for laid in self._layout.virtuals:
             virtual, key, rkeys = laid.virtual, laid.key, laid.reals
+            if only is not None and key not in only:
+                continue
             pol = policy(virtual)
             if pol.mode is CheckMode.OFF:
                 continue
-            holds = self.manual.holds()
             now = any(self.health[rkey].status is Status.UP and rkey not in holds for rkey in rkeys)
             before = self._serving.get(key)
             self._serving[key] = now
@@ -405,8 +421,17 @@ class Engine:
                 while not self._queue.empty():  # one reconcile for a burst of results
                     moved |= self._observe(self._queue.get_nowait())
                 if moved:
-                    await self._reconcile()
-                    self._update_serving()
+                    pause = self._reconciled_at + self._spacing - self._clock.now()
+                    if pause > 0:  # a storm of transitions: one reconcile for a batch of them
+                        await self._clock.sleep(pause)
+                        while not self._queue.empty():
+                            self._observe(self._queue.get_nowait())
+                    # Only the services whose reals moved: the resync still compares every
+                    # service, every resync_interval.
+                    dirty, self._dirty = self._dirty, set()
+                    await self._reconcile(only=dirty)
+                    self._reconciled_at = self._clock.now()
+                    self._update_serving(only=dirty)
                 self._settled()
             except Exception:  # a bug here must not stop the only writer of the table
                 log.exception("engine: internal error while applying check results")
@@ -419,8 +444,17 @@ class Engine:
             except Exception:
                 log.exception("engine: internal error during resync")
 
-    async def _reconcile(self, actual: IpvsTable | None = None, *, resync: bool = False) -> None:
-        """Dump, diff against the desired table, apply. Errors are logged, never raised."""
+    async def _reconcile(
+        self,
+        actual: IpvsTable | None = None,
+        *,
+        resync: bool = False,
+        only: Collection[ServiceKey] | None = None,
+    ) -> None:
+        """Dump, diff against the desired table, apply. Errors are logged, never raised.
+
+        ``only`` limits the comparison to these services (those whose reals' health moved).
+        """
         async with self._lock:
             try:
                 if actual is None:
@@ -431,12 +465,12 @@ class Engine:
                     self.owned = owned
                     await self._save_owned()  # before creating anything: a crash keeps the claim
                 settled = self.manual.settle(actual)  # drains that are over become disables
-                desired = self._layout.desired(self.health, actual, self.manual.holds())
+                holds = self.manual.holds()
+                desired = self._layout.desired(self.health, actual, holds, only=only)
                 # Only services that differ go through diff: at 10,000 reals a full diff
                 # costs the event loop tens of milliseconds at every resync.
-                changed = {
-                    k for k in self.owned if desired.services.get(k) != actual.services.get(k)
-                }
+                scope = self.owned if only is None else self.owned & set(only)
+                changed = {k for k in scope if desired.services.get(k) != actual.services.get(k)}
                 ops = diff(desired.only(changed), actual, changed)
                 self.counters.reconciles += 1
                 if resync and ops and not settled:

@@ -8,7 +8,7 @@ recomputed, which keeps a reconcile of a 10,000-real table to a few milliseconds
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 
 from ldirector.config.model import Config, Real, Virtual
@@ -49,11 +49,23 @@ class Layout:
             self.virtuals.append(LaidOut(virtual, service_key(virtual), tuple(own), every))
         self._cache: dict[ServiceKey, tuple[object, VirtualService]] = {}
 
-    def desired(self, health: HealthMap, actual: IpvsTable, holds: HoldMap = NO_HOLDS) -> IpvsTable:
-        """``desired_table`` for this config, recomputing only virtuals whose inputs changed."""
+    def desired(
+        self,
+        health: HealthMap,
+        actual: IpvsTable,
+        holds: HoldMap = NO_HOLDS,
+        *,
+        only: Collection[ServiceKey] | None = None,
+    ) -> IpvsTable:
+        """``desired_table`` for this config, recomputing only virtuals whose inputs changed.
+
+        ``only``: the table of just these services (those configured).
+        """
         readd = self.readdquiescent
         services: dict[ServiceKey, VirtualService] = {}
         for laid in self.virtuals:
+            if only is not None and laid.key not in only:
+                continue
             statuses = tuple(health[k].status for k in laid.reals)
             present: tuple[bool, ...] | None = None
             if laid.virtual.quiescent and not readd:  # only then is the kernel an input

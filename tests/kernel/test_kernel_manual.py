@@ -139,6 +139,7 @@ def engine(backend: NetlinkBackend, state: Path, clock: FakeClock) -> Engine:
         manual=ManualOverrides(ManualStore(state / "k.cf.manual.json")),
         resolver=lambda address: asyncio.sleep(0, None),
         rng=random.Random(1),
+        reconcile_spacing=0.0,
     )
 
 

@@ -39,6 +39,7 @@ class World:
         on_event: Callable[[Notice], None] | None = None,
         on_ready: Callable[[], None] | None = None,
         on_settled: Callable[[], None] | None = None,
+        reconcile_spacing: float = 0.0,
     ) -> None:
         self.clock = FakeClock()
         self.backend = backend or FakeBackend(table)
@@ -64,6 +65,9 @@ class World:
             on_event=on_event or self.notices.append,
             on_ready=on_ready,
             on_settled=on_settled,
+            # Scenarios assert what each transition does; the batching of storms (a reconcile
+            # at most every 0.2 s) has its own test.
+            reconcile_spacing=reconcile_spacing,
         )
 
     @staticmethod

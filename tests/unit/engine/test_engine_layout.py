@@ -57,6 +57,8 @@ async def test_cached_desired_equals_desired_table(
         actual = backend.table
         want = desired_table(cfg, health, actual)
         assert layout.desired(health, actual) == want
+        for only in ({k} for k in want.services):  # a reconcile of just the services that moved
+            assert layout.desired(health, actual, only=only) == want.only(only)
         await backend.apply(diff(want, actual, set(want.services)))
         if delete:  # someone removes a dest by hand: presence is an input too
             key = keys[victim]

@@ -638,3 +638,28 @@ async def test_unreadable_kernel_keeps_the_previous_config(
     await w.clock.advance(10)
     assert w.converged()
     await w.engine.shutdown()
+
+
+async def test_a_storm_of_transitions_is_applied_in_batches_a_lone_one_at_once(
+    tmp_path: Path,
+) -> None:
+    reals = [f"127.0.0.{n}:8080" for n in (11, 12, 13)]
+    w = World(PREEXISTING, tmp_path, up=dict.fromkeys(reals, True), reconcile_spacing=0.2)
+    await w.engine.start()
+    await w.clock.advance(0.1)
+    # The cold start checks all three within milliseconds: the first is added at once, the
+    # other two wait for the end of the spacing and go in together.
+    assert len(w.table()) == 2
+    await w.clock.advance(0.1)
+    assert len(w.table()) == 4
+    assert [len(b) for b in w.backend.batches if b][-2:] == [1, 2]
+    # Long after the storm, a lone failure is applied the moment its check reports it.
+    await w.clock.advance(30)
+    w.up[reals[1]] = False
+    seen = len(w.calls)
+    for _ in range(400):
+        await w.clock.advance(0.05)
+        if any(target == reals[1] for _, target, _ in w.calls[seen:]):
+            break
+    assert "  127.0.0.12:8080 w1" not in w.table()
+    await w.engine.shutdown()

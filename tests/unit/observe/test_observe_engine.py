@@ -94,6 +94,7 @@ class Daemon:
             manual=ManualOverrides(ManualStore(state / "t.cf.manual.json"), now=lambda: now[0]),
             resolver=self._no_name,
             rng=random.Random(3),
+            reconcile_spacing=0.0,
         )
 
     @staticmethod
