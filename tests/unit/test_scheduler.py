@@ -307,14 +307,21 @@ async def test_slot_handed_to_a_task_cancelled_at_the_same_moment_is_passed_on()
     assert slots.waiting == 0
 
 
-async def test_cold_start_burst_is_rate_limited() -> None:
+def cold_start(count: int, interval: float) -> tuple[FakeClock, Recorder, Scheduler]:
+    """``count`` probes all to be run at once, under a burst rate of 10 per second."""
     clock = FakeClock()
     runner = Recorder(clock)
     sched = Scheduler(asyncio.Queue(), clock=clock, run=runner, burst_rate=10)
     probes = [
-        Probe(target=target(p), spec=ConnectSpec(), timeout=5, interval=60) for p in range(1, 21)
+        Probe(target=target(p), spec=ConnectSpec(), timeout=5, interval=interval)
+        for p in range(1, count + 1)
     ]
     sched.set_probes(probes, immediate=probes)
+    return clock, runner, sched
+
+
+async def test_cold_start_burst_is_rate_limited() -> None:
+    clock, runner, sched = cold_start(20, interval=60)
     await clock.advance(0)
     assert len(runner.calls) == 1  # one now, the others at most 10 per second
     await clock.advance(1.95)
@@ -364,13 +371,7 @@ async def test_a_probe_between_checks_holds_no_task() -> None:
 
 
 async def test_a_cold_start_too_big_for_the_burst_rate_spreads_over_the_interval() -> None:
-    clock = FakeClock()
-    runner = Recorder(clock)
-    sched = Scheduler(asyncio.Queue(), clock=clock, run=runner, burst_rate=10)
-    probes = [
-        Probe(target=target(p), spec=ConnectSpec(), timeout=5, interval=5) for p in range(1, 201)
-    ]
-    sched.set_probes(probes, immediate=probes)
+    clock, runner, sched = cold_start(200, interval=5)
     await clock.advance(4.99)
     await sched.stop()
     # 200 probes at 10/s would need 20 s: they start evenly within their 5 s interval instead
