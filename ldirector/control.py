@@ -22,13 +22,16 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ldirector import manual
 from ldirector.ipvs.backend import IpvsError
 from ldirector.stall import StallDetector
 from ldirector.status import Snapshot
 from ldirector.statusrender import to_json
+
+if TYPE_CHECKING:
+    from aiohttp.web import AppRunner
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,8 @@ class EngineControl:
     engine: Engine
     stall: StallDetector | None = None
     name: str = ""
+    #: The HTTP endpoint, which a reload moves when ``httpstatus`` changed (``observing``).
+    endpoint: StatusEndpoint | None = None
 
     async def snapshot(self) -> Snapshot:
         snap = await self.engine.snapshot(self.name)
@@ -229,6 +234,36 @@ def _answers(path: Path) -> bool:
 # --- the daemon's observability, started and stopped together --------------------------------
 
 
+class StatusEndpoint:
+    """The HTTP endpoint (``httpstatus=``), following the config across reloads."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self._daemon = daemon
+        self._address: tuple[str, int] | None = None
+        self._runner: AppRunner | None = None
+
+    async def follow(self, address: tuple[str, int] | None) -> None:
+        """Serve on ``address`` (None: not at all); a failure to bind is logged, and retried
+        at the next reload."""
+        if address == self._address and (address is None or self._runner is not None):
+            return
+        await self.close()
+        self._address = address
+        if address is None:
+            return
+        from ldirector import web  # aiohttp's server side: only when a status page is wanted
+
+        try:
+            self._runner = await web.start(self._daemon, *address)
+        except OSError as exc:
+            log.error("httpstatus %s:%d: %s", *address, exc)
+
+    async def close(self) -> None:
+        runner, self._runner = self._runner, None
+        if runner is not None:
+            await runner.cleanup()
+
+
 @contextlib.asynccontextmanager
 async def observing(
     engine: Engine,
@@ -253,14 +288,8 @@ async def observing(
         log.error(
             "control socket %s: %s (status -v, disable and drain will not work)", server.path, exc
         )
-    web_runner = None
-    if httpstatus is not None:
-        from ldirector import web
-
-        try:
-            web_runner = await web.start(control, *httpstatus)
-        except OSError as exc:
-            log.error("httpstatus %s:%d: %s", *httpstatus, exc)
+    endpoint = control.endpoint = StatusEndpoint(control)
+    await endpoint.follow(httpstatus)
     try:
         yield control
     finally:
@@ -268,8 +297,7 @@ async def observing(
         with contextlib.suppress(asyncio.CancelledError):
             await task
         await server.close()
-        if web_runner is not None:
-            await web_runner.cleanup()
+        await endpoint.close()
 
 
 # --- the client --------------------------------------------------------------------------------

@@ -88,6 +88,7 @@ class EngineService:
         #: The daemon status they happened in: their emails say ``starting``/``reloading``.
         self._held_status = ""
         self._settle_limit: asyncio.TimerHandle | None = None
+        self._endpoint: control.StatusEndpoint | None = None
 
     async def run(self) -> None:
         config = _config(self.ctx.settings)
@@ -118,7 +119,8 @@ class EngineService:
                 cfgname=self.ctx.cfgname,
                 httpstatus=config.httpstatus,
                 directory=self._control_dir,
-            ):
+            ) as observed:
+                self._endpoint = observed.endpoint
                 await self._engine.run()
         finally:
             self._release()
@@ -137,6 +139,8 @@ class EngineService:
                     self._release()
             for gone in before - {v.endpoint for v in self._engine.config.virtuals}:
                 self.ctx.alerter.forget(gone)
+            if self._endpoint is not None:  # the status page moves (or stops) with the config
+                await self._endpoint.follow(self._engine.config.httpstatus)
 
     def reload_rejected(self) -> None:
         """The daemon could not load the new file: count it as a failed reload for metrics."""

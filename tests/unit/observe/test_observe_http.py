@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import AsyncIterator
+import socket
+from collections.abc import AsyncIterator, Iterator
 
 import aiohttp
 import pytest
@@ -14,6 +16,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from prometheus_client.samples import Sample
 
 from ldirector import web as ldweb
+from ldirector.control import StatusEndpoint
 from ldirector.metrics import exposition
 from ldirector.statusrender import to_json
 
@@ -134,3 +137,53 @@ async def test_unreadable_kernel_is_a_503() -> None:
                     assert "cannot read the IPVS table" in await resp.text()
     finally:
         await runner.cleanup()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port
+
+
+async def _answers(port: int) -> bool:
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}/status") as resp,
+        ):
+            return resp.status == 200
+    except aiohttp.ClientConnectionError:
+        return False
+
+
+async def test_the_endpoint_follows_httpstatus_across_reloads(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    first, second = _free_port(), _free_port()
+    endpoint = StatusEndpoint(FakeDaemon())
+    try:
+        await endpoint.follow(None)  # off: nothing listens
+        await endpoint.follow(("127.0.0.1", first))
+        assert await _answers(first)
+        await endpoint.follow(("127.0.0.1", first))  # unchanged: the same listener serves on
+        assert await _answers(first)
+        await endpoint.follow(("127.0.0.1", second))  # moved by a reload
+        assert await _answers(second) and not await _answers(first)
+        await endpoint.follow(None)  # removed by a reload
+        assert not await _answers(second)
+        with socket_on(first):  # busy: logged, and tried again at the next reload
+            await endpoint.follow(("127.0.0.1", first))
+        assert f"httpstatus 127.0.0.1:{first}:" in caplog.text
+        await endpoint.follow(("127.0.0.1", first))
+        assert await _answers(first)
+    finally:
+        await endpoint.close()
+
+
+@contextlib.contextmanager
+def socket_on(port: int) -> Iterator[None]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", port))
+        s.listen()
+        yield

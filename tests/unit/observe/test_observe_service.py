@@ -77,8 +77,19 @@ async def test_daemon_serves_socket_and_http(tmp_path: Path) -> None:
     assert metric(body, "ldirector_real_weight") == [4.0]
     assert [r["manual"] for r in doc["virtuals"][0]["reals"]] == [None, "disabled"]
 
+    # A reload that moves httpstatus moves the status page, no restart needed.
+    moved = free_port()
+    await service.reload(Settings(config=loads(TEXT.format(port=moved), "web.cf")))
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{moved}/status") as resp,
+    ):
+        assert resp.status == 200
+    with socket.socket() as s:  # the old port is free again
+        s.bind(("127.0.0.1", port))
+
     service.stop()
     await asyncio.wait_for(task, 10)
     assert not sock.exists()
     with socket.socket() as s:  # the HTTP port is free again
-        s.bind(("127.0.0.1", port))
+        s.bind(("127.0.0.1", moved))
