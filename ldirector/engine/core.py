@@ -28,13 +28,11 @@ from ldirector.engine.maintenance import Maintenance, Resolver, reverse_lookup
 from ldirector.engine.notices import Notice, worded
 from ldirector.engine.oplog import announce
 from ldirector.engine.probes import plan, reals_by_key
+from ldirector.engine.serving import Serving
 from ldirector.health import (
-    CheckMode,
-    Event,
     EventKind,
     RealHealth,
     Status,
-    fallback_event,
     initial,
     step,
 )
@@ -99,7 +97,6 @@ class Engine:
         #: None: follow the config's ``resyncinterval`` (across reloads too).
         self._resync_override = resync_interval
         self._sysctls = sysctls
-        self._fallback_commands = fallback_commands or FallbackCommands()
         self._resolver = resolver
         self._maintenance = self._maintenance_for(config)
         self._on_event = on_event
@@ -123,8 +120,8 @@ class Engine:
         self._readers: dict[Probe, tuple[RealKey, ...]] = {}
         self._reals = reals_by_key(config)
         self._layout = Layout(config, self._reals)
-        #: Per virtual: is any real up? None until first decided. Drives fallbackcommand.
-        self._serving: dict[ServiceKey, bool] = {}
+        #: Per virtual: is any real up? Drives the fallback events and fallbackcommand.
+        self._serving = Serving(fallback_commands or FallbackCommands(), self._notify)
         self._lock = asyncio.Lock()
         self._reload_lock = asyncio.Lock()
         self._stop_requested = asyncio.Event()
@@ -202,9 +199,9 @@ class Engine:
             except IpvsError as exc:
                 log.error("cleanstop: %s", exc)
         for key, virtual in clean.items():
-            if self._serving.get(key) is False:  # its fallbackcommand "start" is in effect (U6)
-                self._fallback_commands.run(virtual, "stop")
-        await self._fallback_commands.wait()
+            if self._serving.falling_back(key):  # its fallbackcommand "start" is in effect (U6)
+                self._serving.commands.run(virtual, "stop")
+        await self._serving.commands.wait()
         if self._maintenance:
             await self._maintenance.close()
         self._collector.restore()
@@ -269,7 +266,7 @@ class Engine:
         fresh = self._install(config, actual, keep=same)
         await self._write_sysctls()
         await self._reconcile()
-        self._serving = {k: v for k, v in self._serving.items() if k in self._service_keys()}
+        self._serving.keep(self._service_keys())
         self._update_serving()
         self._scheduler.set_probes(self._readers, immediate=fresh)
         self._begin_settling(fresh)
@@ -366,28 +363,7 @@ class Engine:
         return moved
 
     def _update_serving(self, only: Collection[ServiceKey] | None = None) -> None:
-        """Fire fallback events and fallbackcommands for virtuals whose "any real up" flipped.
-
-        ``only``: just the virtuals of these services (the others did not move).
-        """
-        holds = self.manual.holds()
-        for laid in self._layout.virtuals:
-            virtual, key, rkeys = laid.virtual, laid.key, laid.reals
-            if only is not None and key not in only:
-                continue
-            pol = policy(virtual)
-            if pol.mode is CheckMode.OFF:
-                continue
-            now = any(self.health[rkey].status is Status.UP and rkey not in holds for rkey in rkeys)
-            before = self._serving.get(key)
-            self._serving[key] = now
-            if before is None and not now:
-                event: Event | None = Event(kind=EventKind.FALLBACK_ON)  # nothing up at start
-            else:
-                event = fallback_event(pol, now if before is None else before, now)
-            if event is not None:
-                self._notify(Notice(virtual, event))
-                self._fallback_commands.run(virtual, "stop" if now else "start")
+        self._serving.update(self._layout, self.health, self.manual.holds(), only)
 
     def _begin_settling(self, fresh: set[Probe]) -> None:
         # Probes a reload dropped will never report; new ones join those still pending.
