@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection, Iterable, Mapping
 import checks
 from ldirector.clock import Clock, MonotonicClock
 from ldirector.config.errors import ConfigError, Diagnostic
-from ldirector.config.model import Config, Virtual
+from ldirector.config.model import Config
 from ldirector.desired import RealKey, policy, service_key
 from ldirector.engine.fallbackcmd import FallbackCommands
 from ldirector.engine.heap import Collector
@@ -27,7 +27,7 @@ from ldirector.engine.layout import Layout
 from ldirector.engine.maintenance import Maintenance, Resolver, reverse_lookup
 from ldirector.engine.notices import Notice, worded
 from ldirector.engine.oplog import announce
-from ldirector.engine.probes import plan, reals_by_key
+from ldirector.engine.probes import kept_health, plan, reals_by_key
 from ldirector.engine.serving import Serving
 from ldirector.health import (
     EventKind,
@@ -250,13 +250,7 @@ class Engine:
                 return
         probe_of, _ = plan(config)
         reals = reals_by_key(config)
-        same = {
-            key: health
-            for key, health in self.health.items()
-            if key in reals
-            and self._probe_of.get(key) == probe_of.get(key)
-            and policy(self._reals[key][0]).mode is policy(reals[key][0]).mode
-        }
+        same = kept_health(self.health, self._probe_of, self._reals, probe_of, reals)
         if config.maintenancedir != self.config.maintenancedir:
             if self._maintenance:
                 await self._maintenance.close()
@@ -470,7 +464,7 @@ class Engine:
             config=self.config,
             reals=self._reals,
             health=self.health,
-            virtual_of=self._virtual_of,
+            virtual_of=self._layout.virtual_of,
             notify=self._notify,
             actual=actual,
         )
@@ -483,9 +477,6 @@ class Engine:
             # and tries again, so nothing here pretends it worked.
             for failure in exc.failures:
                 log.error("%s", failure)
-
-    def _virtual_of(self, key: ServiceKey) -> Virtual | None:
-        return next((laid.virtual for laid in self._layout.virtuals if laid.key == key), None)
 
     async def _save_owned(self) -> None:
         # Written inline, not in a thread: it is a few lines, written only when ownership

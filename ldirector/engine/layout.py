@@ -49,6 +49,10 @@ class Layout:
             self.virtuals.append(LaidOut(virtual, service_key(virtual), tuple(own), every))
         self._cache: dict[ServiceKey, tuple[object, VirtualService]] = {}
 
+    def virtual_of(self, key: ServiceKey) -> Virtual | None:
+        """The virtual that owns this service, if the config has it."""
+        return next((laid.virtual for laid in self.virtuals if laid.key == key), None)
+
     def desired(
         self,
         health: HealthMap,

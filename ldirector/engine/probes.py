@@ -12,7 +12,8 @@ from dataclasses import replace
 
 from checks.types import CheckSpec, ExternalSpec, PingSpec, Target
 from ldirector.config.model import CheckType, Config, Real, Virtual
-from ldirector.desired import RealKey, real_key
+from ldirector.desired import RealKey, policy, real_key
+from ldirector.health import RealHealth
 from ldirector.plan import PING_SLACK, first_probe
 from ldirector.scheduler import Probe
 
@@ -80,3 +81,21 @@ def reals_by_key(config: Config) -> Mapping[RealKey, tuple[Virtual, Real]]:
         for real in virtual.reals:
             out.setdefault(real_key(virtual, real), (virtual, real))
     return out
+
+
+def kept_health(
+    health: Mapping[RealKey, RealHealth],
+    old: Mapping[RealKey, Probe],
+    old_reals: Mapping[RealKey, tuple[Virtual, Real]],
+    new: Mapping[RealKey, Probe],
+    new_reals: Mapping[RealKey, tuple[Virtual, Real]],
+) -> dict[RealKey, RealHealth]:
+    """The health a reload keeps: reals still configured, probed the same way, under the same
+    checktype mode (on, off or checked). The others start again as at start."""
+    return {
+        key: state
+        for key, state in health.items()
+        if key in new_reals
+        and old.get(key) == new.get(key)
+        and policy(old_reals[key][0]).mode is policy(new_reals[key][0]).mode
+    }
