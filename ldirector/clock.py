@@ -41,12 +41,14 @@ class Clock(Protocol):
         ...
 
 
-# Timers share one context: each would otherwise copy the caller's, one object per timer.
-_TIMER_CONTEXT = contextvars.Context()
-
-
 class MonotonicClock:
     """The real clock: ``time.monotonic`` and ``asyncio.sleep``."""
+
+    def __init__(self) -> None:
+        # A clock's timers share one context: each would otherwise copy the caller's (one
+        # more object per timer). A context cannot be entered twice at once, so it is one
+        # per clock, never shared by two event loops.
+        self._context = contextvars.Context()
 
     def now(self) -> float:
         return time.monotonic()
@@ -57,7 +59,7 @@ class MonotonicClock:
     def call_at(self, when: float, callback: Callable[..., object], *args: object) -> Timer:
         delay = max(0.0, when - time.monotonic())
         loop = asyncio.get_running_loop()
-        return loop.call_later(delay, callback, *args, context=_TIMER_CONTEXT)
+        return loop.call_later(delay, callback, *args, context=self._context)
 
 
 class _FakeTimer:
