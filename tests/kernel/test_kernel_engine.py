@@ -1,11 +1,12 @@
 """The real engine on a real kernel: ``Engine`` + ``NetlinkBackend`` + real HTTP checks.
 
-The guest's root namespace is the director (it holds the VIP and the IPVS table, and the
-engine's checks run from it); the client, two reals and a fallback server each live in a
-network namespace this module creates, joined to the director by veth pairs. Every address
-below exists only inside those namespaces, in a VM without any network device. A real is made
-to fail by a flag file that turns its ``/health`` page to 503 while it keeps serving ``/``, so
-the tests also see where client traffic goes.
+The director is a network namespace this module creates: the test's thread enters it for the
+module (``inside_netns``), so the engines, their checks, their netlink sockets and sysctl
+writes, and ipvsadm all work there; it holds the VIP and the IPVS table. The client, two reals
+and a fallback server each live in a namespace of their own, joined to the director by veth
+pairs. Every address below exists only inside those namespaces, in a VM without any network
+device. A real is made to fail by a flag file that turns its ``/health`` page to 503 while it
+keeps serving ``/``, so the tests also see where client traffic goes.
 """
 
 from __future__ import annotations
@@ -38,10 +39,11 @@ from ldirector.ipvs.types import (
 )
 from ldirector.owned import OwnedStore
 
-from .vmtools import HEALTH_SERVER, http_get, ipvsadm, sh
+from .vmtools import HEALTH_SERVER, http_get, inside_netns, ipvsadm, sh
 
 pytestmark = pytest.mark.kernel
 
+DIRECTOR = "lde-director"
 NS = {"client": "lde-client", "rs1": "lde-rs1", "rs2": "lde-rs2", "fb": "lde-fb"}
 VIP = "10.78.1.100"
 CLIENTS = [f"10.78.1.{i}" for i in range(2, 10)]
@@ -80,6 +82,8 @@ def config_text(
 
 
 def build_network() -> None:
+    """The peers and their links; run inside the director's namespace."""
+    sh("ip", "link", "set", "lo", "up")
     for peer, name in NS.items():
         sh("ip", "netns", "add", name)
         sh("ip", "-n", name, "link", "set", "lo", "up")
@@ -99,10 +103,9 @@ def build_network() -> None:
 
 
 def teardown_network() -> None:
-    for name in NS.values():
+    # The director's ends of the veth pairs go with its namespace.
+    for name in [*NS.values(), DIRECTOR]:
         subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
-    for peer in NS:
-        subprocess.run(["ip", "link", "del", f"e-{peer}"], capture_output=True, check=False)
 
 
 @pytest.fixture(scope="module")
@@ -110,27 +113,31 @@ def network(vm: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
     """The namespaces and one HTTP server per real and fallback; yields the flag directory."""
     flags = tmp_path_factory.mktemp("flags")
     teardown_network()
-    build_network()
-    servers = [
-        subprocess.Popen(
-            ["ip", "netns", "exec", NS[name], sys.executable, "-c", HEALTH_SERVER, name, flags],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for name in ADDR
-    ]
+    sh("ip", "netns", "add", DIRECTOR)
     try:
-        for server in servers:
-            assert server.stdout is not None and server.stdout.readline() == "ready\n"
-        yield flags
+        with inside_netns(DIRECTOR):
+            build_network()
+            argv = [sys.executable, "-c", HEALTH_SERVER]
+            servers = [
+                subprocess.Popen(
+                    ["ip", "netns", "exec", NS[name], *argv, name, flags],
+                    stdout=subprocess.PIPE,
+                    text=True,
+                )
+                for name in ADDR
+            ]
+            try:
+                for server in servers:
+                    assert server.stdout is not None and server.stdout.readline() == "ready\n"
+                yield flags
+            finally:
+                for server in servers:
+                    server.kill()
+                    server.wait(timeout=30)
+                    if server.stdout is not None:
+                        server.stdout.close()
     finally:
-        for server in servers:
-            server.kill()
-            server.wait(timeout=30)
-            if server.stdout is not None:
-                server.stdout.close()
         teardown_network()
-        sh("sysctl", "-qw", "net.ipv4.ip_forward=0")
 
 
 class Recorder:
@@ -152,7 +159,8 @@ class Recorder:
 
 
 class Director:
-    """Starts engines on the guest's table and watches it; every engine is shut down at the end."""
+    """Starts engines on the director's table and watches it; every engine is shut down at the
+    end."""
 
     def __init__(self, flags: Path, state: Path) -> None:
         self.flags = flags
@@ -196,6 +204,9 @@ class Director:
 
 @pytest.fixture
 async def director(network: Path, tmp_path: Path) -> AsyncIterator[Director]:
+    # Everything here happens in the director's namespace, never in the VM's own.
+    here = os.stat("/proc/thread-self/ns/net").st_ino
+    assert here == os.stat(f"/run/netns/{DIRECTOR}").st_ino
     for name in ADDR:
         (network / name).unlink(missing_ok=True)
     ipvsadm("-C")

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+
+from ldirector.ipvs.netlink import CLONE_NEWNET
 
 
 def ipvsadm(*args: str, stdin: str | None = None) -> str:
@@ -36,6 +42,29 @@ def run_as_nobody(*argv: str) -> subprocess.CompletedProcess[str]:
 
 
 # --- Engine tests and the VM benchmark: namespaces, a health-flag HTTP server ------------------
+
+
+def _setns(handle: int, what: str) -> None:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.setns(handle, CLONE_NEWNET) != 0:
+        code = ctypes.get_errno()
+        raise OSError(code, f"cannot enter network namespace {what}: {os.strerror(code)}")
+
+
+@contextlib.contextmanager
+def inside_netns(name: str) -> Iterator[None]:
+    """Move this thread into network namespace ``name`` (made with ``ip netns add``), and back.
+
+    The threads and processes it starts meanwhile are born there too: an engine, its checks,
+    its netlink socket, its sysctl writes, ipvsadm.
+    """
+    with open("/proc/thread-self/ns/net", "rb") as home:
+        with open(f"/run/netns/{name}", "rb") as there:
+            _setns(there.fileno(), name)
+        try:
+            yield
+        finally:
+            _setns(home.fileno(), "of the VM")
 
 
 def sh(*argv: str) -> str:
