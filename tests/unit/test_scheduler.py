@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import logging
 import random
+import resource
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -207,7 +208,13 @@ async def test_concurrency_cap() -> None:
 # listener answers "PONG" until it is switched to fail. The check runner is a simple
 # line protocol, standing in for any negotiate check.
 
-BLACK_HOLES = 200
+BLACK_HOLES = 1000  # the figure: each holds three descriptors while it hangs
+
+
+def enough_descriptors(count: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < count:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(count, hard), hard))
 
 
 async def ping_pong(t: Target, spec: CheckSpec) -> Result:
@@ -240,6 +247,7 @@ async def listeners(count: int) -> AsyncIterator[list[int]]:
 
 
 async def test_black_holed_reals_do_not_delay_a_failing_healthy_one() -> None:
+    enough_descriptors(3 * BLACK_HOLES + 256)
     answer = b"PONG\n"
 
     async def healthy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -267,7 +275,7 @@ async def test_black_holed_reals_do_not_delay_a_failing_healthy_one() -> None:
         await sched.stop()
     server.close()
     await server.wait_closed()
-    # Serially, 200 black holes at 3 s each would hold the healthy check up for ten minutes;
+    # Serially, 1,000 black holes at 3 s each would hold the healthy check up for 50 minutes;
     # run side by side, its failure is seen within about one interval.
     assert detected < 1.5
     assert obs.result.reason == "FAIL"
