@@ -14,7 +14,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Callable, Collection, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 
 import checks
 from ldirector.clock import Clock, MonotonicClock
@@ -29,6 +29,7 @@ from ldirector.engine.notices import Notice, worded
 from ldirector.engine.oplog import announce
 from ldirector.engine.probes import kept_health, plan, reals_by_key
 from ldirector.engine.serving import Serving
+from ldirector.engine.writer import SysctlWriter, TableWriter
 from ldirector.health import (
     EventKind,
     RealHealth,
@@ -36,8 +37,7 @@ from ldirector.health import (
     initial,
     step,
 )
-from ldirector.ipvs.backend import ApplyError, IpvsBackend, IpvsError
-from ldirector.ipvs.toggles import ToggleError
+from ldirector.ipvs.backend import IpvsBackend, IpvsError
 from ldirector.ipvs.types import IpvsTable, Op, ServiceKey
 from ldirector.manual import ManualOverrides
 from ldirector.monitorfile import Monitors
@@ -56,10 +56,6 @@ DEFAULT_RESYNC_INTERVAL = 10.0
 #: a storm of them (a cold start of 10,000 reals, a rack going dark) is applied in batches, as a
 #: reconcile walks every real of the services it touches.
 RECONCILE_SPACING = 0.2
-
-#: Writes the kernel toggles a config asks for (``ldirector.ipvs.toggles.apply`` in the
-#: daemon). Blocking; it runs in a thread. Raises ToggleError or OSError on failure.
-SysctlWriter = Callable[[Mapping[str, int]], object]
 
 
 class Engine:
@@ -91,12 +87,9 @@ class Engine:
         reconcile_spacing: float = RECONCILE_SPACING,
     ) -> None:
         self.config = config
-        self._backend = backend
         self._clock = clock or MonotonicClock()
-        self._owned_store = owned or OwnedStore(None)
         #: None: follow the config's ``resyncinterval`` (across reloads too).
         self._resync_override = resync_interval
-        self._sysctls = sysctls
         self._resolver = resolver
         self._maintenance = self._maintenance_for(config)
         self._on_event = on_event
@@ -115,14 +108,12 @@ class Engine:
             self._queue, clock=self._clock, run=run, concurrency=concurrency, rng=rng
         )
         self.health: dict[RealKey, RealHealth] = {}
-        self.owned: frozenset[ServiceKey] = frozenset()
         self._probe_of: dict[RealKey, Probe] = {}
         self._readers: dict[Probe, tuple[RealKey, ...]] = {}
         self._reals = reals_by_key(config)
         self._layout = Layout(config, self._reals)
         #: Per virtual: is any real up? Drives the fallback events and fallbackcommand.
         self._serving = Serving(fallback_commands or FallbackCommands(), self._notify)
-        self._lock = asyncio.Lock()
         self._reload_lock = asyncio.Lock()
         self._stop_requested = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -130,6 +121,7 @@ class Engine:
         self.manual = manual or ManualOverrides()
         #: What the status snapshot reads: totals, check results by probe, health changes.
         self.counters = Counters()
+        self._writer = TableWriter(backend, owned or OwnedStore(None), self.counters, sysctls)
         self.checks = CheckStats()
         self.changed: dict[RealKey, float] = {}
         #: Services whose reals' status moved since the last reconcile.
@@ -149,6 +141,11 @@ class Engine:
             await self.shutdown()
 
     @property
+    def owned(self) -> frozenset[ServiceKey]:
+        """The services ldirector manages (``ldirector.engine.writer``)."""
+        return self._writer.owned
+
+    @property
     def resync_interval(self) -> float:
         """Seconds between two full resyncs: the override given, else the config's."""
         return self._resync_override or self.config.resyncinterval
@@ -164,10 +161,10 @@ class Engine:
         are added as their first checks pass. Virtual services and fallbacks are created at
         once. Raises IpvsError when the table cannot be read.
         """
-        actual = await self._backend.dump()
-        self.owned = self._owned_store.load()
+        actual = await self._writer.backend.dump()
+        self._writer.load_owned()
         fresh = self._install(self.config, actual, keep={})
-        await self._write_sysctls()
+        await self._writer.write_sysctls(self.config)
         await self._reconcile(actual)
         self._update_serving()
         self._scheduler.set_probes(self._readers, immediate=fresh)
@@ -188,16 +185,16 @@ class Engine:
         self._tasks = []
         await self._scheduler.stop()
         clean = {service_key(v): v for v in self.config.virtuals if v.cleanstop}
-        async with self._lock:
+        async with self._writer.lock:
             try:
-                actual = await self._backend.dump()
+                actual = await self._writer.backend.dump()
                 ops = diff(IpvsTable(), actual, clean.keys() & self.owned)
                 await self._apply(ops, "stop", actual)
-                left = (await self._backend.dump()).services.keys()
-                self.owned = frozenset(k for k in self.owned if k not in clean or k in left)
-                await self._save_owned()
+                self._writer.release(clean, (await self._writer.backend.dump()).services.keys())
             except IpvsError as exc:
                 log.error("cleanstop: %s", exc)
+            except OSError as exc:
+                log.error("cannot record owned services: %s", exc)
         for key, virtual in clean.items():
             if self._serving.falling_back(key):  # its fallbackcommand "start" is in effect (U6)
                 self._serving.commands.run(virtual, "stop")
@@ -240,9 +237,9 @@ class Engine:
             self.counters.last_reload_ok = self.config is config
 
     async def _switch(self, config: Config) -> None:
-        async with self._lock:
+        async with self._writer.lock:
             try:
-                actual = await self._backend.dump()
+                actual = await self._writer.backend.dump()
             except IpvsError as exc:
                 # New reals are seeded from the kernel; without it they could not be told
                 # from serving ones, so the switch waits for a reload that can read it.
@@ -258,7 +255,7 @@ class Engine:
         self.config = config
         self._reals = reals
         fresh = self._install(config, actual, keep=same)
-        await self._write_sysctls()
+        await self._writer.write_sysctls(config)
         await self._reconcile()
         self._serving.keep(self._service_keys())
         self._update_serving()
@@ -278,8 +275,8 @@ class Engine:
 
         Raises IpvsError when the kernel table cannot be read.
         """
-        async with self._lock:
-            actual = await self._backend.dump()
+        async with self._writer.lock:
+            actual = await self._writer.backend.dump()
         return build_status(
             self.config,
             self.health,
@@ -425,15 +422,11 @@ class Engine:
 
         ``only`` limits the comparison to these services (those whose reals' health moved).
         """
-        async with self._lock:
+        async with self._writer.lock:
             try:
                 if actual is None:
-                    actual = await self._backend.dump()
-                configured = self._service_keys()
-                owned = frozenset(configured | (self.owned & actual.services.keys()))
-                if owned != self.owned:
-                    self.owned = owned
-                    await self._save_owned()  # before creating anything: a crash keeps the claim
+                    actual = await self._writer.backend.dump()
+                self._writer.claim(self._service_keys(), actual)
                 settled = self.manual.settle(actual)  # drains that are over become disables
                 holds = self.manual.holds()
                 desired = self._layout.desired(self.health, actual, holds, only=only)
@@ -455,38 +448,17 @@ class Engine:
         """Log each op in ldirectord's wording (``oplog``), then apply them. ``actual`` (at
         cleanstop) names the reals each deleted service held, so those thought up are logged as
         purged first."""
-        ops = list(ops)
-        if not ops:
-            return
-        announce(
-            ops,
-            phase,
-            config=self.config,
-            reals=self._reals,
-            health=self.health,
-            virtual_of=self._layout.virtual_of,
-            notify=self._notify,
-            actual=actual,
-        )
-        self.counters.ops += len(ops)
-        try:
-            await self._backend.apply(ops)
-        except ApplyError as exc:
-            self.counters.op_errors += len(exc.failures)
-            # The table did not take everything (B18): the next resync sees the real state
-            # and tries again, so nothing here pretends it worked.
-            for failure in exc.failures:
-                log.error("%s", failure)
 
-    async def _save_owned(self) -> None:
-        # Written inline, not in a thread: it is a few lines, written only when ownership
-        # changes, and the claim must be on disk before the ops it covers are applied.
-        self._owned_store.save(self.owned)
+        def tell(batch: Sequence[Op]) -> None:
+            announce(
+                batch,
+                phase,
+                config=self.config,
+                reals=self._reals,
+                health=self.health,
+                virtual_of=self._layout.virtual_of,
+                notify=self._notify,
+                actual=actual,
+            )
 
-    async def _write_sysctls(self) -> None:
-        if self._sysctls is None or not self.config.ipvs_sysctls:
-            return
-        try:
-            await asyncio.to_thread(self._sysctls, self.config.sysctls)
-        except (ToggleError, OSError) as exc:
-            log.error("cannot set IPVS kernel settings: %s", exc)
+        await self._writer.apply(list(ops), tell)

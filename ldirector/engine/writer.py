@@ -1,0 +1,94 @@
+"""The one writer of the kernel table: the owned set kept on disk before anything is created,
+each batch of ops told (in ldirectord's wording) and then applied, and the kernel toggles.
+
+Sits between the engine, which decides what the table should hold, and the IPVS backend. The
+lock serialises every read-decide-write of the table: a resync, a batch of transitions, an
+operator's refresh, a reload and the stop never interleave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Collection, Mapping, Sequence
+
+from ldirector.config.model import Config
+from ldirector.ipvs.backend import ApplyError, IpvsBackend
+from ldirector.ipvs.toggles import ToggleError
+from ldirector.ipvs.types import IpvsTable, Op, ServiceKey
+from ldirector.owned import OwnedStore
+from ldirector.status import Counters
+
+# Logged under the engine's name, as before this module was split out: log filters keep working.
+log = logging.getLogger("ldirector.engine.core")
+
+#: Writes the kernel toggles a config asks for (``ldirector.ipvs.toggles.apply`` in the
+#: daemon). Blocking; it runs in a thread. Raises ToggleError or OSError on failure.
+SysctlWriter = Callable[[Mapping[str, int]], object]
+
+
+class TableWriter:
+    """Owns the services ldirector manages and applies the ops that keep them right."""
+
+    def __init__(
+        self,
+        backend: IpvsBackend,
+        store: OwnedStore,
+        counters: Counters,
+        sysctls: SysctlWriter | None = None,
+    ) -> None:
+        self.backend = backend
+        self.lock = asyncio.Lock()
+        self.owned: frozenset[ServiceKey] = frozenset()
+        self._store = store
+        self._counters = counters
+        self._sysctls = sysctls
+
+    def load_owned(self) -> None:
+        """Take over the claim of the last run (a virtual removed from the config while
+        ldirector was down is still deleted)."""
+        self.owned = self._store.load()
+
+    def claim(self, configured: Collection[ServiceKey], actual: IpvsTable) -> None:
+        """Own every configured service, and keep owning those the kernel still holds.
+
+        Written before the ops it covers are applied, so a crash keeps the claim; inline, not
+        in a thread: a few lines, written only when ownership changes. OSError if it cannot be
+        saved.
+        """
+        owned = frozenset(set(configured) | (self.owned & actual.services.keys()))
+        if owned != self.owned:
+            self.owned = owned
+            self._store.save(owned)
+
+    def release(self, cleaned: Collection[ServiceKey], left: Collection[ServiceKey]) -> None:
+        """Stop owning the services a cleanstop deleted (one still in the kernel stays owned)."""
+        self.owned = frozenset(k for k in self.owned if k not in cleaned or k in left)
+        self._store.save(self.owned)
+
+    async def apply(self, ops: Sequence[Op], announce: Callable[[Sequence[Op]], None]) -> None:
+        """Tell the ops (``announce``: the log lines and notices), then apply them.
+
+        An op the kernel refuses is logged and counted: the table did not take everything
+        (B18), the next resync sees the real state and tries again, and nothing here pretends
+        it worked.
+        """
+        if not ops:
+            return
+        announce(ops)
+        self._counters.ops += len(ops)
+        try:
+            await self.backend.apply(ops)
+        except ApplyError as exc:
+            self._counters.op_errors += len(exc.failures)
+            for failure in exc.failures:
+                log.error("%s", failure)
+
+    async def write_sysctls(self, config: Config) -> None:
+        """The kernel toggles ``config`` asks for; a failure is logged, never raised."""
+        if self._sysctls is None or not config.ipvs_sysctls:
+            return
+        try:
+            await asyncio.to_thread(self._sysctls, config.sysctls)
+        except (ToggleError, OSError) as exc:
+            log.error("cannot set IPVS kernel settings: %s", exc)
