@@ -39,7 +39,7 @@ from ldirector.ipvs.types import (
 )
 from ldirector.owned import OwnedStore
 
-from .vmtools import HEALTH_SERVER, http_get, inside_netns, ipvsadm, sh
+from .vmtools import HEALTH_SERVER, http_get, inside_netns, ipvsadm, ready_processes, sh
 
 pytestmark = pytest.mark.kernel
 
@@ -118,24 +118,10 @@ def network(vm: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path
         with inside_netns(DIRECTOR):
             build_network()
             argv = [sys.executable, "-c", HEALTH_SERVER]
-            servers = [
-                subprocess.Popen(
-                    ["ip", "netns", "exec", NS[name], *argv, name, flags],
-                    stdout=subprocess.PIPE,
-                    text=True,
-                )
-                for name in ADDR
-            ]
-            try:
-                for server in servers:
-                    assert server.stdout is not None and server.stdout.readline() == "ready\n"
+            with ready_processes(
+                [["ip", "netns", "exec", NS[n], *argv, n, str(flags)] for n in ADDR]
+            ):
                 yield flags
-            finally:
-                for server in servers:
-                    server.kill()
-                    server.wait(timeout=30)
-                    if server.stdout is not None:
-                        server.stdout.close()
     finally:
         teardown_network()
 

@@ -29,6 +29,8 @@ from ldirector.ipvs.types import InetServiceKey, Protocol
 from ldirector.manual import ManualOverrides, ManualStore
 from ldirector.owned import OwnedStore
 
+from .vmtools import ready_processes, sh
+
 pytestmark = pytest.mark.kernel
 
 NS = {"client": "ldm-client", "director": "ldm-director", "rs1": "ldm-rs1", "rs2": "ldm-rs2"}
@@ -63,11 +65,6 @@ while True:
 """
 
 
-def sh(*argv: str) -> None:
-    done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=60)
-    assert done.returncode == 0, f"{' '.join(argv)}: {done.stderr.strip()}"
-
-
 def teardown_network() -> None:
     for ns in NS.values():
         subprocess.run(["ip", "netns", "del", ns], capture_output=True, check=False, timeout=60)
@@ -94,24 +91,11 @@ def build_network() -> None:
 def network(vm: None) -> Iterator[None]:
     teardown_network()
     build_network()
-    holders = [
-        subprocess.Popen(
-            ["ip", "netns", "exec", NS[name], sys.executable, "-c", HOLDER],
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        for name in REALS
-    ]
     try:
-        for holder in holders:
-            assert holder.stdout is not None and holder.stdout.readline() == "ready\n"
-        yield
+        argv = [sys.executable, "-c", HOLDER]
+        with ready_processes([["ip", "netns", "exec", NS[name], *argv] for name in REALS]):
+            yield
     finally:
-        for holder in holders:
-            holder.kill()
-            holder.wait(timeout=30)
-            if holder.stdout is not None:
-                holder.stdout.close()
         teardown_network()
 
 

@@ -67,6 +67,22 @@ def inside_netns(name: str) -> Iterator[None]:
             _setns(home.fileno(), "of the VM")
 
 
+@contextlib.contextmanager
+def ready_processes(argvs: list[list[str]]) -> Iterator[None]:
+    """One process per argv, each printing ``ready`` once it serves; all killed at the end."""
+    processes = [subprocess.Popen(argv, stdout=subprocess.PIPE, text=True) for argv in argvs]
+    try:
+        for process in processes:
+            assert process.stdout is not None and process.stdout.readline() == "ready\n"
+        yield
+    finally:
+        for process in processes:
+            process.kill()
+            process.wait(timeout=30)
+            if process.stdout is not None:
+                process.stdout.close()
+
+
 def sh(*argv: str) -> str:
     """Run a command, failing the test with its stderr if it fails; return its stdout."""
     done = subprocess.run(argv, capture_output=True, text=True, check=False, timeout=120)
