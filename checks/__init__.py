@@ -1,15 +1,16 @@
 """Health checks for real servers: one module per ldirectord service, one signature for all.
 
-``run(target, spec)`` dispatches on the spec's type. The caller owns the timeout: either wrap
-``run`` in ``asyncio.timeout`` or call ``probe(target, spec, timeout)``, which also turns a
-timeout or a bug in a check into a down ``Result``. Every check is cancellation-safe. This
-package never imports ldirector.
+``run(target, spec)`` dispatches on the spec's type and speaks that service's protocol; that is
+all. The caller is the harness: it owns the timeout (wrap ``run`` in ``asyncio.timeout``), the
+timing (``Result.elapsed`` is left at 0 for it to fill in), and the containment of bugs. A check
+turns every failure it expects from a server (refused, reset, TLS, protocol, bad answer) into a
+down ``Result``; any other exception escaping ``run`` is a bug in that check. Every check is
+cancellation-safe: cancelled at any await, it leaves no socket, task, thread or process behind.
+This package never imports ldirector.
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import assert_never
 
 from checks.types import (
@@ -36,43 +37,11 @@ from checks.types import (
     Target,
 )
 
-__all__ = ["CheckSpec", "Result", "Target", "probe", "run"]
+__all__ = ["CheckSpec", "Result", "Target", "run"]
 
 
 async def run(target: Target, spec: CheckSpec) -> Result:
-    """Run the check ``spec`` describes against ``target`` and time it."""
-    started = time.monotonic()
-    result = await _dispatch(target, spec)
-    return Result(result.ok, result.reason, time.monotonic() - started)
-
-
-async def probe(target: Target, spec: CheckSpec, timeout: float) -> Result:  # noqa: ASYNC109
-    """Run one check within ``timeout`` seconds; never raises except on cancellation.
-
-    A timeout becomes ``timed out after 3s``. Any other exception escaping a check is a bug in
-    that check, reported as ``internal error: ...`` so that one bad check cannot stop the caller.
-    """
-    started = time.monotonic()
-    deadline = asyncio.timeout(timeout)
-    try:
-        async with deadline:
-            result = await _dispatch(target, spec)
-    except TimeoutError as exc:
-        if deadline.expired():
-            result = Result(False, f"timed out after {format_seconds(timeout)}")
-        else:  # a check let a socket-level timeout escape: a bug in that check
-            result = Result(False, f"internal error: {exc!r}")
-    except Exception as exc:  # the one boundary where a check's bug is contained
-        result = Result(False, f"internal error: {type(exc).__name__}: {exc}")
-    return Result(result.ok, result.reason, time.monotonic() - started)
-
-
-def format_seconds(seconds: float) -> str:
-    """``3s``, ``0.5s``: seconds as an operator wrote them in the config."""
-    return f"{seconds:g}s"
-
-
-async def _dispatch(target: Target, spec: CheckSpec) -> Result:
+    """Run the check ``spec`` describes against ``target``, once, without a deadline of its own."""
     # Imports are local so that a service whose optional driver is missing costs nothing
     # to the configs that do not use it.
     match spec:

@@ -1,20 +1,19 @@
 """A compact asyncio client for the line-based protocols (FTP, SMTP, POP3, IMAP, NNTP).
 
-Used by the check modules only. It opens a TCP connection (optionally TLS, unverified, since real
-servers are addressed by IP), reads CRLF lines with a bound on their length, and turns whatever a
-remote end can do wrong into :class:`ProtocolError` or an ``OSError`` that :func:`failure` turns
-into one actionable line. The caller's ``asyncio.timeout`` bounds everything; closing never waits
-on the peer once something went wrong, so a cancelled check leaves no socket behind.
+Used by the check modules only, over :func:`checks._io.open_stream`. It reads CRLF lines with a
+bound on their length and turns whatever a remote end can do wrong into
+:class:`~checks._io.ProtocolError`, which :func:`checks._io.describe` words like any other
+failure. The caller's ``asyncio.timeout`` bounds everything; closing never waits on the peer once
+something went wrong, so a cancelled check leaves no socket behind.
 """
 
 from __future__ import annotations
 
 import asyncio
-import errno
-import re
-import ssl
+import contextlib
 from types import TracebackType
 
+from checks._io import ProtocolError, abort, open_stream, printable
 from checks.types import Target
 
 #: Longest line accepted from a server. Greetings and replies are short; a longer "line" is not
@@ -22,61 +21,8 @@ from checks.types import Target
 MAX_LINE = 8192
 #: Most continuation lines accepted in one multi-line reply.
 MAX_LINES = 1000
-
-
-class ProtocolError(Exception):
-    """The server answered, but not as the protocol says a healthy one does."""
-
-
-def tls_context() -> ssl.SSLContext:
-    """A client context that encrypts but does not verify: reals are addressed by IP."""
-    context = ssl.create_default_context()
-    context.check_hostname = False
-    context.verify_mode = ssl.CERT_NONE
-    return context
-
-
-def printable(text: str, limit: int = 120) -> str:
-    """``text`` made safe for a one-line reason: control characters escaped, length bounded."""
-    text = text.strip()
-    text = re.sub(r"[\x00-\x1f\x7f]", lambda m: f"\\x{ord(m.group()):02x}", text)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def failure(exc: OSError | ssl.SSLError | ProtocolError | asyncio.IncompleteReadError) -> str:
-    """The one-line reason for an expected failure."""
-    match exc:
-        case ProtocolError():
-            return str(exc)
-        case asyncio.IncompleteReadError():
-            return "connection closed by server"
-        case ssl.SSLError():
-            return f"TLS error: {exc.reason or exc.strerror or exc}"
-        case ConnectionRefusedError():
-            return "connection refused"
-        case ConnectionResetError():
-            return "connection reset by peer"
-        case OSError() if exc.errno == errno.EHOSTUNREACH:
-            return "no route to host"
-        case OSError() if exc.errno == errno.ENETUNREACH:
-            return "network unreachable"
-        case OSError():
-            return exc.strerror or str(exc) or type(exc).__name__
-    raise AssertionError(exc)  # pragma: no cover - the match above is exhaustive
-
-
-def underlying(exc: BaseException) -> str | None:
-    """The reason of the OSError a driver's exception wraps, if any (drivers hide "refused")."""
-    seen: BaseException | None = exc
-    for _ in range(10):
-        seen = seen.__cause__ or seen.__context__ if seen is not None else None
-        if isinstance(seen, OSError | ssl.SSLError):
-            return failure(seen)
-    return None
-
-
-def missing_driver(service: str, module: str) -> str:
-    return f"service={service} needs the {module} driver: pip install 'ldirector[{service}]'"
+#: Seconds saying goodbye (QUIT, then closing) may take once the check has its verdict.
+CLOSE_GRACE = 1.0
 
 
 class LineClient:
@@ -88,13 +34,7 @@ class LineClient:
 
     @classmethod
     async def open(cls, target: Target, *, tls: bool = False) -> LineClient:
-        reader, writer = await asyncio.open_connection(
-            str(target.address),
-            target.port,
-            ssl=tls_context() if tls else None,
-            server_hostname="" if tls else None,
-            limit=MAX_LINE,
-        )
+        reader, writer = await open_stream(target, tls=tls, limit=MAX_LINE)
         return cls(reader, writer)
 
     async def __aenter__(self) -> LineClient:
@@ -113,14 +53,19 @@ class LineClient:
 
     def abort(self) -> None:
         """Drop the connection at once, without a TLS close_notify or waiting for the peer."""
-        self.writer.transport.abort()
+        abort(self.writer.transport)
 
     async def close(self) -> None:
-        """Close politely; a peer that misbehaves while closing is simply dropped."""
+        """Close politely; a peer that misbehaves or dawdles while closing is simply dropped.
+
+        The verdict is in by then: a TLS peer that never answers close_notify must not turn it
+        into a timeout, so the polite part gets ``CLOSE_GRACE`` seconds.
+        """
         try:
-            self.writer.close()
-            await self.writer.wait_closed()
-        except (OSError, ssl.SSLError):
+            async with asyncio.timeout(CLOSE_GRACE):
+                self.writer.close()
+                await self.writer.wait_closed()
+        except OSError:  # the grace running out (TimeoutError) and ssl.SSLError included
             pass
         finally:
             self.abort()
@@ -146,6 +91,17 @@ class LineClient:
             raise ProtocolError("refusing to send a value containing a line break")
         self.writer.write(line.encode("utf-8") + b"\r\n")
         await self.writer.drain()
+
+    async def goodbye(self, command: str) -> None:
+        """Send ``command`` (QUIT, LOGOUT) and read the first line of the answer.
+
+        The verdict is in by then: a server that hangs up or stays silent instead of answering
+        (for ``CLOSE_GRACE`` seconds) is still healthy, and what it says is not examined.
+        """
+        with contextlib.suppress(ProtocolError, OSError, EOFError):  # TimeoutError included
+            async with asyncio.timeout(CLOSE_GRACE):
+                await self.send(command)
+                await self.readline()
 
     async def reply(self) -> tuple[int, str]:
         """An FTP/SMTP/NNTP style reply: ``ddd text``, or ``ddd-`` continued until ``ddd text``.

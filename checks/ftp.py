@@ -8,13 +8,12 @@ cannot point it elsewhere); IPv6 targets use EPSV. With ``request`` "/" or empty
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
+import dataclasses
 import re
-import ssl
 from ipaddress import IPv6Address
 
-from checks._lines import LineClient, ProtocolError, failure, printable
+from checks._io import FAILURES, ProtocolError, describe, printable, read_bounded, tcp_stream
+from checks._lines import LineClient
 from checks.types import FtpSpec, Result, Target
 
 #: Bytes of a file read for matching; ldirectord reads it whole, a health page is small.
@@ -41,18 +40,10 @@ async def _passive_port(ftp: LineClient, target: Target) -> int:
 
 async def _retrieve(ftp: LineClient, target: Target, path: str) -> bytes:
     port = await _passive_port(ftp, target)
-    reader, writer = await asyncio.open_connection(str(target.address), port)
-    try:
+    async with tcp_stream(dataclasses.replace(target, port=port)) as (reader, _):
         await ftp.send(f"RETR {path}")
         await ftp.expect("FTP", (125, 150), f"RETR {path}")
-        body = b""
-        while len(body) < MAX_BODY:
-            chunk = await reader.read(MAX_BODY - len(body))
-            if not chunk:
-                break
-            body += chunk
-    finally:
-        writer.transport.abort()
+        body = await read_bounded(reader, MAX_BODY)
     if len(body) < MAX_BODY:
         await ftp.expect("FTP", (226, 250), f"RETR {path}")
     return body
@@ -89,11 +80,9 @@ async def check(target: Target, spec: FtpSpec) -> Result:
                 seen = f"FTP RETR {spec.request}: {len(body)} bytes"
             else:
                 body = b""
-            await ftp.send("QUIT")
-            with contextlib.suppress(ProtocolError):
-                await ftp.reply()
-    except (OSError, ssl.SSLError, ProtocolError, asyncio.IncompleteReadError) as exc:
-        return Result(False, failure(exc))
+            await ftp.goodbye("QUIT")
+    except FAILURES as exc:
+        return Result(False, describe(exc))
     if spec.receive is not None:
         if spec.receive.search(body.decode("utf-8", "replace")) is None:
             return Result(

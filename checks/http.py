@@ -4,6 +4,19 @@ Built on aiohttp, with one client session per event loop. Each check uses a fres
 is closed afterwards (as ldirectord's ``Connection: close``): a pooled keep-alive connection would
 hide a listener that stopped accepting. Certificates are not verified unless the spec asks for
 it, because real servers are addressed by IP and are commonly self-signed.
+
+TLS: ``virtualhost`` is also the server name sent in the handshake (SNI), so a real serving
+several sites presents that site's certificate, and with ``verify_tls`` the certificate must
+name it. A failed verification says what did not match: the name, the CA, or the dates.
+
+Redirects: ldirectord (LWP) follows up to 7 redirects of a GET or HEAD wherever they point, so a
+real server could have the director judge it by another host's answer, or make the director
+contact any host it names. This check follows a redirect only while it stays on the server
+first asked: same scheme and port, and the same host (or the ``virtualhost`` name, which is then
+still fetched from the real server with that Host header). A Location anywhere else is not
+followed: the check judges the 3xx answer itself, which is not 2xx, so the real is down with
+``HTTP 302 Found: redirect to <location> not followed (another host)``. More than 7 redirects,
+as in ldirectord, is down too.
 """
 
 from __future__ import annotations
@@ -18,25 +31,16 @@ from ipaddress import IPv6Address
 import aiohttp
 from yarl import URL
 
-from checks._io import describe, insecure_tls, quote
+from checks._io import client_tls, describe, printable, read_bounded
 from checks.types import HttpMethod, HttpSpec, Result, Target
 
 #: LWP::UserAgent's default, which ldirectord keeps.
 MAX_REDIRECTS = 7
+#: The statuses LWP follows for GET and HEAD.
+REDIRECTS = frozenset({301, 302, 303, 307, 308})
 #: Bytes of body searched for ``receive``: a health page, not a download.
 MAX_BODY = 1024 * 1024
 _HEADERS = {"Connection": "close", "User-Agent": "ldirector-check"}
-
-
-@functools.cache
-def _tls(verify: bool) -> ssl.SSLContext:
-    # Building a context costs milliseconds; two shared ones serve every check.
-    if not verify:
-        return insecure_tls()
-    # Verify the chain, not the name: reals are addressed by IP, their certificates by name.
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    return ctx
 
 
 def url(target: Target, spec: HttpSpec) -> URL:
@@ -51,7 +55,10 @@ def _url(target: Target, tls: bool, request: str) -> URL:
     if request.startswith(("http://", "https://")):
         return URL(request)
     path = request if request.startswith("/") else "/" + request
-    return URL(f"{'https' if tls else 'http'}://{_host(target)}:{target.port}{path}")
+    # The scheme's own port is left out here, as newer yarl releases leave it out by themselves
+    # (Debian 12's yarl 1.8 keeps it): one URL, and one reason text, whatever yarl is installed.
+    port = "" if target.port == (443 if tls else 80) else f":{target.port}"
+    return URL(f"{'https' if tls else 'http'}://{_host(target)}{port}{path}")
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -65,54 +72,115 @@ def _host(target: Target) -> str:
 
 
 async def _read_body(resp: aiohttp.ClientResponse) -> str:
-    body = bytearray()
-    while len(body) < MAX_BODY and (chunk := await resp.content.read(MAX_BODY - len(body))):
-        body += chunk
+    body = await read_bounded(resp.content, MAX_BODY)
     try:
         return body.decode(resp.charset or "utf-8", "replace")
     except LookupError:  # a charset Python does not know
         return body.decode("utf-8", "replace")
 
 
-def _failure(exc: aiohttp.ClientError) -> str:
+#: OpenSSL's verification results an operator acts on, by X509_V_ERR code.
+_VERIFY_WORDS = {
+    9: "certificate not yet valid",
+    10: "certificate expired",
+    23: "certificate revoked",
+}
+#: Codes that mean the chain does not lead to a trusted CA.
+_UNKNOWN_CA = frozenset({2, 18, 19, 20, 21, 27})
+#: X509_V_ERR_HOSTNAME_MISMATCH and X509_V_ERR_IP_ADDRESS_MISMATCH.
+_NAME_MISMATCH = frozenset({62, 64})
+
+
+def verify_failure(error: BaseException, name: str | None) -> str:
+    """Why a certificate was refused: the name it lacks, an unknown CA, or its dates."""
+    if not isinstance(error, ssl.SSLCertVerificationError):
+        return f"certificate verify failed: {printable(str(error))}"
+    code, said = error.verify_code, printable(error.verify_message or str(error), 80)
+    if code in _NAME_MISMATCH:
+        what = f"'{printable(name, 80)}'" if name else "this address"
+        return f"certificate verify failed: name mismatch: the certificate is not valid for {what}"
+    if code in _UNKNOWN_CA:
+        return f"certificate verify failed: unknown CA ({said})"
+    if code in _VERIFY_WORDS:
+        return f"certificate verify failed: {_VERIFY_WORDS[code]} ({said})"
+    return f"certificate verify failed: {said}"
+
+
+def _failure(exc: aiohttp.ClientError, name: str | None) -> str:
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
-        return f"certificate verify failed: {quote(str(exc.certificate_error))}"
+        return verify_failure(exc.certificate_error, name)
     if isinstance(exc, aiohttp.ClientConnectorError):
         return describe(exc.os_error)
-    if isinstance(exc, aiohttp.TooManyRedirects):
-        return f"more than {MAX_REDIRECTS} redirects"
     if isinstance(exc, aiohttp.ServerDisconnectedError):
         return "server closed the connection without a response"
     if isinstance(exc, aiohttp.ClientOSError):
         return describe(exc)
-    return quote(f"{type(exc).__name__}: {exc}")
+    return printable(f"{type(exc).__name__}: {exc}")
+
+
+def _redirect(resp: aiohttp.ClientResponse, first: URL, virtualhost: str | None) -> URL | str:
+    """Where a 3xx answer leads if it stays on the server first asked, else why it is not followed.
+
+    ``first`` is the URL the check started from; a Location naming ``virtualhost`` is taken back
+    to ``first``'s host, since the Host header (not DNS) chose that name.
+    """
+    location = resp.headers.get("Location", "")
+    if not location:
+        return "no Location to follow"
+    try:
+        following = resp.url.join(URL(location))
+    except ValueError:
+        return f"bad redirect location '{printable(location, 80)}'"
+    host = (following.host or "").lower()
+    same_host = host == (first.host or "").lower() or (
+        virtualhost is not None and host == virtualhost.lower()
+    )
+    if following.scheme != first.scheme or following.port != first.port or not same_host:
+        return f"redirect to {printable(str(following), 80)} not followed (another host)"
+    return following.with_host(first.host or "")
 
 
 async def check(target: Target, spec: HttpSpec) -> Result:
-    """Up on a final 2xx status (after up to 7 redirects) whose body matches ``receive``."""
+    """Up on a final 2xx status (after up to 7 same-host redirects) whose body matches receive."""
     # The session sends _HEADERS; http_proxy takes the Host from the URL.
-    headers = {"Host": spec.virtualhost} if spec.virtualhost and not spec.proxy else None
+    virtualhost = spec.virtualhost if spec.virtualhost and not spec.proxy else None
+    headers = {"Host": virtualhost} if virtualhost else None
+    session = await _session()
+    first = where = url(target, spec)
+    tls = client_tls(virtualhost, verify=spec.verify_tls, ca_certs=spec.ca_certs)
     try:
-        async with (await _session()).request(
-            spec.method.value,
-            url(target, spec),
-            headers=headers,
-            proxy=_proxy(target) if spec.proxy else None,
-            max_redirects=MAX_REDIRECTS,
-            ssl=_tls(spec.verify_tls),
-        ) as resp:
-            status = f"HTTP {resp.status} {resp.reason or ''}".rstrip()
-            if not 200 <= resp.status < 300:
-                return Result(False, status)
-            if spec.receive is None or spec.method is HttpMethod.HEAD:
-                return Result(True, status)
-            body = await _read_body(resp)
+        for _ in range(MAX_REDIRECTS + 1):
+            async with session.request(
+                spec.method.value,
+                where,
+                headers=headers,
+                proxy=_proxy(target) if spec.proxy else None,
+                allow_redirects=False,
+                ssl=tls,
+            ) as resp:
+                status = printable(f"HTTP {resp.status} {resp.reason or ''}")
+                if resp.status in REDIRECTS:
+                    following = _redirect(resp, first, virtualhost)
+                    if isinstance(following, str):
+                        return Result(False, f"{status}: {following}")
+                    where = following
+                    continue
+                if not 200 <= resp.status < 300:
+                    return Result(False, status)
+                if spec.receive is None or spec.method is HttpMethod.HEAD:
+                    return Result(True, status)
+                body = await _read_body(resp)
+                break
+        else:
+            return Result(False, f"more than {MAX_REDIRECTS} redirects")
     except aiohttp.ClientError as exc:
-        return Result(False, _failure(exc))
+        return Result(False, _failure(exc, virtualhost))
+    except ssl.SSLCertVerificationError as exc:
+        return Result(False, verify_failure(exc, virtualhost))
     except OSError as exc:
         return Result(False, describe(exc))
     if spec.receive.search(body) is None:
-        return Result(False, f"receive '{quote(spec.receive.pattern)}' not found ({status})")
+        return Result(False, f"receive '{printable(spec.receive.pattern)}' not found ({status})")
     return Result(True, status)
 
 

@@ -6,11 +6,8 @@ Called through :func:`checks.run`; speaks IMAP4rev1 over :mod:`checks._lines`. U
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import ssl
-
-from checks._lines import MAX_LINES, LineClient, ProtocolError, failure, printable
+from checks._io import FAILURES, ProtocolError, describe, printable
+from checks._lines import MAX_LINES, LineClient
 from checks.types import ImapSpec, Result, Target
 
 
@@ -46,10 +43,7 @@ async def check(target: Target, spec: ImapSpec) -> Result:
             if spec.login:
                 await imap.send(f"a1 LOGIN {quote(spec.login)} {quote(spec.passwd)}")
                 seen = f"IMAP logged in as {spec.login}: {await _tagged(imap, 'a1', 'LOGIN')}"
-            await imap.send("a2 LOGOUT")
-            # The verdict is in; a server that hangs up on LOGOUT without its tagged OK is fine.
-            with contextlib.suppress(ProtocolError):
-                await _tagged(imap, "a2", "LOGOUT")
+            await imap.goodbye("a2 LOGOUT")
             return Result(True, seen)
-    except (OSError, ssl.SSLError, ProtocolError, asyncio.IncompleteReadError) as exc:
-        return Result(False, failure(exc))
+    except FAILURES as exc:
+        return Result(False, describe(exc))

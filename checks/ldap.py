@@ -5,18 +5,25 @@ in this module and spoken over asyncio streams (ldap3 is synchronous, and a thre
 cancelled at the caller's timeout). Up when the search returns exactly one entry whose DN
 matches ``receive`` (if set). The bind is simple with login and passwd when both are set, else
 anonymous, as in ldirectord. Unlike ldirectord (bug B14), a failure is reported once.
+
+A hostile server cannot make the check hold more than one message: each is at most
+``MAX_MESSAGE`` bytes, a search stops reading at its second entry (one is the answer, two are
+too many), and one check reads at most ``MAX_MESSAGES`` messages and ``MAX_EXCHANGE`` bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
-import ssl
 
-from checks._lines import ProtocolError, failure, printable, tls_context
+from checks._io import FAILURES, ProtocolError, describe, printable, tcp_stream
 from checks.types import LdapSpec, Result, Target
 
 #: Largest LDAP message accepted; one entry without attributes is a few hundred bytes.
-MAX_MESSAGE = 1 << 20
+MAX_MESSAGE = 256 * 1024
+#: Most messages and bytes one check reads: a bind reply, an entry or two, a result, and room
+#: for a few referrals or notices.
+MAX_MESSAGES = 64
+MAX_EXCHANGE = 1 << 20
 
 # BER tags (RFC 4511): universal, then [APPLICATION n] protocol operations.
 _INTEGER, _OCTETS, _ENUM, _BOOL, _SEQUENCE = 0x02, 0x04, 0x0A, 0x01, 0x30
@@ -122,25 +129,48 @@ def elements(data: bytes) -> list[tuple[int, bytes]]:
 # --- wire --------------------------------------------------------------------------------------
 
 
-async def read_message(reader: asyncio.StreamReader) -> tuple[int, int, bytes]:
-    """The next LDAPMessage as (message id, operation tag, operation value)."""
-    head = await reader.readexactly(2)
-    if head[0] != _SEQUENCE:
-        raise ProtocolError(f"not an LDAP server (first byte 0x{head[0]:02x})")
-    extra = b""
-    length = head[1]
-    if length & 0x80:
-        count = length & 0x7F
-        if count == 0 or count > 4:
-            raise ProtocolError("LDAP reply has an unsupported BER length")
-        extra = await reader.readexactly(count)
-        length = int.from_bytes(extra, "big")
-    if length > MAX_MESSAGE:
-        raise ProtocolError(f"LDAP reply of {length} bytes is larger than {MAX_MESSAGE}")
-    parts = elements(await reader.readexactly(length))
-    if len(parts) < 2 or parts[0][0] != _INTEGER:
-        raise ProtocolError("malformed LDAP message")
-    return int.from_bytes(parts[0][1], "big", signed=True), parts[1][0], parts[1][1]
+class _Replies:
+    """The server's side of one check's exchange: LDAP messages, read within the check's bounds."""
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self.reader = reader
+        self.messages = MAX_MESSAGES
+        self.budget = MAX_EXCHANGE
+
+    async def next(self) -> tuple[int, int, bytes]:
+        """The next LDAPMessage as (message id, operation tag, operation value)."""
+        if self.messages <= 0:
+            raise ProtocolError(f"LDAP server sent more than {MAX_MESSAGES} messages")
+        self.messages -= 1
+        head = await self.reader.readexactly(2)
+        if head[0] != _SEQUENCE:
+            raise ProtocolError(f"not an LDAP server (first byte 0x{head[0]:02x})")
+        length = head[1]
+        if length & 0x80:
+            count = length & 0x7F
+            if count == 0 or count > 4:
+                raise ProtocolError("LDAP reply has an unsupported BER length")
+            length = int.from_bytes(await self.reader.readexactly(count), "big")
+        if length > MAX_MESSAGE:
+            raise ProtocolError(f"LDAP reply of {length} bytes is larger than {MAX_MESSAGE}")
+        self.budget -= length
+        if self.budget < 0:
+            raise ProtocolError(f"LDAP server sent more than {MAX_EXCHANGE} bytes")
+        parts = elements(await self.reader.readexactly(length))
+        if len(parts) < 2 or parts[0][0] != _INTEGER:
+            raise ProtocolError("malformed LDAP message")
+        return int.from_bytes(parts[0][1], "big", signed=True), parts[1][0], parts[1][1]
+
+    async def reply(self, message_id: int) -> tuple[int, bytes]:
+        """The next message answering ``message_id`` (others are skipped), as (tag, value)."""
+        for _ in range(MAX_MESSAGES):
+            got_id, tag, value = await self.next()
+            if got_id == 0 and tag == _EXTENDED_RESP:
+                # An unsolicited notice of disconnection (RFC 4511 section 4.4.1).
+                raise ProtocolError(f"LDAP server disconnected: {result_of(value)[1]}")
+            if got_id == message_id:
+                return tag, value
+        raise ProtocolError(f"LDAP server sent more than {MAX_MESSAGES} messages")
 
 
 def result_of(value: bytes) -> tuple[int, str]:
@@ -154,26 +184,19 @@ def result_of(value: bytes) -> tuple[int, str]:
     return code, f"{text}: {diagnostic}" if diagnostic else text
 
 
-async def _expect_reply(reader: asyncio.StreamReader, message_id: int) -> tuple[int, bytes]:
-    while True:
-        got_id, tag, value = await read_message(reader)
-        if got_id == 0 and tag == _EXTENDED_RESP:
-            # An unsolicited notice of disconnection (RFC 4511 section 4.4.1).
-            raise ProtocolError(f"LDAP server disconnected: {result_of(value)[1]}")
-        if got_id == message_id:
-            return tag, value
-
-
-async def _search(reader: asyncio.StreamReader, base: str) -> list[str]:
-    """The DNs the base search returned, or a ProtocolError for a failed search."""
+async def _search(replies: _Replies, base: str) -> list[str]:
+    """The DNs the base search returned, two at most, or a ProtocolError for a failed search."""
     dns: list[str] = []
-    while True:
-        tag, value = await _expect_reply(reader, 2)
+    for _ in range(MAX_MESSAGES):
+        tag, value = await replies.reply(2)
         if tag == _ENTRY:
             dn_tag, dn, _ = split(value)
             if dn_tag != _OCTETS:
                 raise ProtocolError("malformed LDAP search entry")
             dns.append(dn.decode("utf-8", "replace"))
+            if len(dns) > 1:
+                # A base-scope search names one entry: a second one settles it.
+                return dns
         elif tag == _DONE:
             code, text = result_of(value)
             if code != 0 and not dns:
@@ -181,42 +204,37 @@ async def _search(reader: asyncio.StreamReader, base: str) -> list[str]:
             return dns
         elif tag != _REFERENCE:
             raise ProtocolError(f"unexpected LDAP reply 0x{tag:02x} to a search")
+    raise ProtocolError(f"LDAP server sent more than {MAX_MESSAGES} messages")
 
 
 async def check(target: Target, spec: LdapSpec) -> Result:
     """Bind, search ``base`` with base scope, and expect one entry matching ``receive``."""
     base = spec.base.lstrip("/")
     name, password = (spec.login, spec.passwd) if spec.login and spec.passwd else ("", "")
-    writer: asyncio.StreamWriter | None = None
     try:
-        reader, writer = await asyncio.open_connection(
-            str(target.address),
-            target.port,
-            ssl=tls_context() if spec.tls else None,
-            server_hostname="" if spec.tls else None,
-        )
-        # RFC 4511 section 4.2.1: nothing may follow a bind until its response has arrived.
-        writer.write(bind_request(1, name, password))
-        await writer.drain()
-        tag, value = await _expect_reply(reader, 1)
-        if tag != _BIND_RESP:
-            raise ProtocolError(f"unexpected LDAP reply 0x{tag:02x} to a bind")
-        code, text = result_of(value)
-        if code != 0:
-            who = f"as {name!r}" if name else "anonymously"
-            raise ProtocolError(f"LDAP bind {who} failed: {text}")
-        writer.write(search_request(2, base))
-        await writer.drain()
-        dns = await _search(reader, base)
-        writer.write(unbind_request(3))
-        await writer.drain()
-    except (OSError, ssl.SSLError, ProtocolError, asyncio.IncompleteReadError) as exc:
-        return Result(False, failure(exc))
-    finally:
-        if writer is not None:
-            writer.transport.abort()
-    if len(dns) != 1:
-        return Result(False, f"LDAP search of {base!r} returned {len(dns)} entries (expected 1)")
+        async with tcp_stream(target, tls=spec.tls) as (reader, writer):
+            replies = _Replies(reader)
+            # RFC 4511 section 4.2.1: nothing may follow a bind until its response has arrived.
+            writer.write(bind_request(1, name, password))
+            await writer.drain()
+            tag, value = await replies.reply(1)
+            if tag != _BIND_RESP:
+                raise ProtocolError(f"unexpected LDAP reply 0x{tag:02x} to a bind")
+            code, text = result_of(value)
+            if code != 0:
+                who = f"as {name!r}" if name else "anonymously"
+                raise ProtocolError(f"LDAP bind {who} failed: {text}")
+            writer.write(search_request(2, base))
+            await writer.drain()
+            dns = await _search(replies, base)
+            writer.write(unbind_request(3))
+            await writer.drain()
+    except FAILURES as exc:
+        return Result(False, describe(exc))
+    if len(dns) > 1:
+        return Result(False, f"LDAP search of {base!r} returned more than 1 entry (expected 1)")
+    if not dns:
+        return Result(False, f"LDAP search of {base!r} returned 0 entries (expected 1)")
     if spec.receive is not None and spec.receive.search(dns[0]) is None:
         return Result(
             False, f"receive {printable(spec.receive.pattern)!r} not found in DN {dns[0]!r}"

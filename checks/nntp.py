@@ -6,11 +6,8 @@ the connect is bounded too: the caller's timeout covers the whole exchange.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import ssl
-
-from checks._lines import LineClient, ProtocolError, failure
+from checks._io import FAILURES, describe
+from checks._lines import LineClient
 from checks.types import NntpSpec, Result, Target
 
 
@@ -19,10 +16,7 @@ async def check(target: Target, spec: NntpSpec) -> Result:
     try:
         async with await LineClient.open(target) as nntp:
             status = await nntp.expect("NNTP", range(200, 300), "greeting")
-            await nntp.send("QUIT")
-            # A server that drops the connection on QUIT without a 205 is still healthy.
-            with contextlib.suppress(ProtocolError):
-                await nntp.reply()
+            await nntp.goodbye("QUIT")
             return Result(True, status)
-    except (OSError, ssl.SSLError, ProtocolError, asyncio.IncompleteReadError) as exc:
-        return Result(False, failure(exc))
+    except FAILURES as exc:
+        return Result(False, describe(exc))

@@ -4,6 +4,9 @@ Called through :func:`checks.run`. oracledb is an optional extra (``ldirector[or
 imported here so that only configs using Oracle need it. ``database`` is the SID, as in
 ldirectord's ``dbi:Oracle:sid=...``. Up when the query returns rows. Unlike ldirectord (bug B10)
 the query runs once and the caller's timeout bounds the whole check.
+
+Only the first row is fetched, and the cursor asks the server for one row at a time: a query
+producing endless rows costs one row of memory.
 """
 
 from __future__ import annotations
@@ -11,12 +14,12 @@ from __future__ import annotations
 import contextlib
 from typing import Any
 
-from checks._lines import missing_driver, printable, underlying
+from checks._io import missing_driver, printable, underlying
 from checks.types import OracleSpec, Result, Target
 
 
 async def check(target: Target, spec: OracleSpec) -> Result:
-    """Connect, run the query, count the rows."""
+    """Connect, run the query, and fetch its first row."""
     if not spec.login or not spec.query:
         return Result(False, "service=oracle needs a login and a request (the SQL query)")
     try:
@@ -33,8 +36,10 @@ async def check(target: Target, spec: OracleSpec) -> Result:
             sid=spec.database or None,
         )
         cursor = conn.cursor()
+        cursor.prefetchrows = 1
+        cursor.arraysize = 1
         await cursor.execute(spec.query)
-        rows = await cursor.fetchall()
+        row = await cursor.fetchone()
     except oracledb.Error as exc:
         return Result(False, underlying(exc) or _reason(exc))
     finally:
@@ -43,9 +48,9 @@ async def check(target: Target, spec: OracleSpec) -> Result:
             conn = None
             with contextlib.suppress(oracledb.Error):
                 await conn_close()
-    if not rows:
+    if row is None:
         return Result(False, "Oracle query returned no rows")
-    return Result(True, f"Oracle query returned {len(rows)} row{'s' if len(rows) != 1 else ''}")
+    return Result(True, "Oracle query returned a row")
 
 
 def _reason(exc: BaseException) -> str:

@@ -7,11 +7,8 @@ down. With a login: USER, PASS and STAT must all answer ``+OK``.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import ssl
-
-from checks._lines import LineClient, ProtocolError, failure, printable
+from checks._io import FAILURES, ProtocolError, describe, printable
+from checks._lines import LineClient
 from checks.types import PopSpec, Result, Target
 
 
@@ -36,10 +33,7 @@ async def check(target: Target, spec: PopSpec) -> Result:
                 await _ok(pop, "login")
                 await pop.send("STAT")
                 seen = f"logged in as {spec.login}: {await _ok(pop, 'STAT')}"
-            await pop.send("QUIT")
-            # The verdict is in; a server that hangs up on QUIT without +OK is fine.
-            with contextlib.suppress(ProtocolError):
-                await pop.readline()
+            await pop.goodbye("QUIT")
             return Result(True, seen)
-    except (OSError, ssl.SSLError, ProtocolError, asyncio.IncompleteReadError) as exc:
-        return Result(False, failure(exc))
+    except FAILURES as exc:
+        return Result(False, describe(exc))

@@ -11,10 +11,11 @@ the real server up.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 from typing import Any
 
-from checks._lines import failure, missing_driver, printable
+from checks._io import MAX_DATAGRAMS, describe, missing_driver, printable, udp_endpoint
 from checks.types import RadiusSpec, Result, Target
 
 #: Only the attributes this check sends or reads; pyrad needs a dictionary to encode them.
@@ -29,20 +30,8 @@ _ACCEPT, _REJECT, _CHALLENGE = 2, 3, 11
 _NAMES = {_ACCEPT: "Access-Accept", _REJECT: "Access-Reject", _CHALLENGE: "Access-Challenge"}
 #: Seconds before the first resend, doubled after each one up to the cap.
 FIRST_RESEND, MAX_RESEND = 1.0, 8.0
-
-
-class _Replies(asyncio.DatagramProtocol):
-    """Datagrams, and errors such as ICMP port unreachable, in arrival order."""
-
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[bytes | OSError] = asyncio.Queue()
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        self.queue.put_nowait(data)
-
-    def error_received(self, exc: Exception) -> None:
-        if isinstance(exc, OSError):
-            self.queue.put_nowait(exc)
+#: Requests sent before giving up (about a minute of waiting, longer than any sane timeout).
+MAX_SENDS = 10
 
 
 async def check(target: Target, spec: RadiusSpec) -> Result:
@@ -60,31 +49,29 @@ async def check(target: Target, spec: RadiusSpec) -> Result:
     request["NAS-Identifier"] = "ldirector"
     raw = request.RequestPacket()
 
-    loop = asyncio.get_running_loop()
-    replies = _Replies()
     try:
-        transport, _ = await loop.create_datagram_endpoint(
-            lambda: replies, remote_addr=(str(target.address), target.port)
-        )
+        transport, replies = await udp_endpoint(target)
     except OSError as exc:
-        return Result(False, failure(exc))
+        return Result(False, describe(exc))
     try:
         delay = FIRST_RESEND
-        while True:
+        for _ in range(MAX_SENDS):
             transport.sendto(raw)
-            try:
+            with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
-                    while True:
+                    # Stray datagrams are skipped, a bounded number per wait; past that the
+                    # request is simply sent again.
+                    for _ in range(MAX_DATAGRAMS):
                         item = await replies.queue.get()
                         if isinstance(item, OSError):
-                            return Result(False, failure(item))
+                            return Result(False, describe(item))
                         verdict = _judge(packet, dictionary, request, item)
                         if verdict is not None:
                             return verdict
-            except TimeoutError:
-                delay = min(delay * 2, MAX_RESEND)
+            delay = min(delay * 2, MAX_RESEND)
     finally:
         transport.abort()
+    return Result(False, f"no RADIUS reply to {MAX_SENDS} requests")
 
 
 def _judge(packet: Any, dictionary: Any, request: Any, data: bytes) -> Result | None:

@@ -7,9 +7,7 @@ dropped ldirectord's leading ``/`` and turned ``\\n`` into newlines). An empty `
 
 from __future__ import annotations
 
-import asyncio
-
-from checks._io import MAX_READ, describe, quote, tcp_stream
+from checks._io import FAILURES, MAX_READ, describe, printable, tcp_stream
 from checks.types import Result, SimpleTcpSpec, Target
 
 
@@ -27,14 +25,14 @@ async def check(target: Target, spec: SimpleTcpSpec) -> Result:
             while len(reply) < MAX_READ and (chunk := await reader.read(MAX_READ - len(reply))):
                 reply += chunk
                 if (line := _match(spec, reply.decode("utf-8", "replace"))) is not None:
-                    return Result(True, f"reply '{quote(line)}'")
-    except (OSError, asyncio.IncompleteReadError) as exc:
+                    return Result(True, f"reply '{printable(line)}'")
+    except FAILURES as exc:
         return Result(False, describe(exc))
     if not reply:
         return Result(False, "connection closed without a reply")
     assert spec.receive is not None  # noqa: S101 - any reply at all matched above otherwise
-    text = quote(reply.decode("utf-8", "replace"))
-    return Result(False, f"receive '{quote(spec.receive.pattern)}' not found in '{text}'")
+    text = printable(reply.decode("utf-8", "replace"))
+    return Result(False, f"receive '{printable(spec.receive.pattern)}' not found in '{text}'")
 
 
 def _match(spec: SimpleTcpSpec, text: str) -> str | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 
-from checks._io import MAX_READ, describe, family, quote, tcp_stream
+from checks._io import FAILURES, describe, printable, tcp_stream, udp_endpoint
 from checks.types import Result, SipSpec, Target, Transport
 
 
@@ -39,35 +39,24 @@ def _verdict(status_line: str) -> Result:
     if status_line.startswith("SIP/2.0 200 OK"):
         return Result(True, status_line)
     if status_line.startswith("SIP/2.0 "):
-        return Result(False, quote(status_line))
-    return Result(False, f"not a SIP answer: '{quote(status_line)}'")
+        return Result(False, printable(status_line))
+    return Result(False, f"not a SIP answer: '{printable(status_line)}'")
+
+
+#: Answers read before giving up on a final one: a server may send a few 1xx, not a stream.
+MAX_ANSWERS = 16
 
 
 def _is_provisional(status_line: str) -> bool:
     return status_line.startswith("SIP/2.0 1")
 
 
-class _Datagrams(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
-        self.queue: asyncio.Queue[bytes | OSError] = asyncio.Queue()
-
-    def datagram_received(self, data: bytes, addr: tuple[str | int, ...]) -> None:
-        self.queue.put_nowait(data)
-
-    def error_received(self, exc: Exception) -> None:
-        if isinstance(exc, OSError):  # ICMP port unreachable arrives here as ECONNREFUSED
-            self.queue.put_nowait(exc)
-
-
 async def _udp(target: Target, spec: SipSpec) -> Result:
-    loop = asyncio.get_running_loop()
-    transport, proto = await loop.create_datagram_endpoint(
-        _Datagrams, remote_addr=(str(target.address), target.port), family=family(target)
-    )
+    transport, proto = await udp_endpoint(target)
     try:
         local = transport.get_extra_info("sockname")
         transport.sendto(options(target, spec, (local[0], local[1])))
-        while True:
+        for _ in range(MAX_ANSWERS):
             answer = await proto.queue.get()
             if isinstance(answer, OSError):
                 return Result(False, describe(answer))
@@ -76,6 +65,7 @@ async def _udp(target: Target, spec: SipSpec) -> Result:
                 return _verdict(line)
     finally:
         transport.abort()
+    return _no_final_answer()
 
 
 async def _tcp(target: Target, spec: SipSpec) -> Result:
@@ -83,12 +73,17 @@ async def _tcp(target: Target, spec: SipSpec) -> Result:
         local = writer.get_extra_info("sockname")
         writer.write(options(target, spec, (local[0], local[1])))
         await writer.drain()
-        while True:
-            line = (await reader.readuntil(b"\r\n\r\n"))[:MAX_READ].split(b"\r\n", 1)[0]
+        for _ in range(MAX_ANSWERS):
+            line = (await reader.readuntil(b"\r\n\r\n")).split(b"\r\n", 1)[0]
             status = line.decode("utf-8", "replace")
             # Provisional answers to OPTIONS carry no body, so the next header block follows.
             if not _is_provisional(status):
                 return _verdict(status)
+    return _no_final_answer()
+
+
+def _no_final_answer() -> Result:
+    return Result(False, f"no final SIP answer after {MAX_ANSWERS} provisional ones")
 
 
 async def check(target: Target, spec: SipSpec) -> Result:
@@ -97,7 +92,7 @@ async def check(target: Target, spec: SipSpec) -> Result:
         if target.transport is Transport.UDP:
             return await _udp(target, spec)
         return await _tcp(target, spec)
-    except (OSError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
-        if isinstance(exc, asyncio.LimitOverrunError):
-            return Result(False, "SIP answer header too long")
+    except asyncio.LimitOverrunError:
+        return Result(False, "SIP answer header too long")
+    except FAILURES as exc:
         return Result(False, describe(exc))

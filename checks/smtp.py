@@ -7,11 +7,8 @@ does; request and receive are not used.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import ssl
-
-from checks._lines import LineClient, ProtocolError, failure
+from checks._io import FAILURES, ProtocolError, describe
+from checks._lines import LineClient
 from checks.types import Result, SmtpSpec, Target
 
 #: The name ldirectord's Net::SMTP announces.
@@ -31,9 +28,7 @@ async def check(target: Target, spec: SmtpSpec) -> Result:
                 code, text = await smtp.reply()
             if code != 250:
                 raise ProtocolError(f"SMTP {code} {text} (HELO)")
-            await smtp.send("QUIT")
-            with contextlib.suppress(ProtocolError):
-                await smtp.reply()
+            await smtp.goodbye("QUIT")
             return Result(True, f"SMTP 250 {text}".rstrip())
-    except (OSError, ssl.SSLError, ProtocolError, asyncio.IncompleteReadError) as exc:
-        return Result(False, failure(exc))
+    except FAILURES as exc:
+        return Result(False, describe(exc))

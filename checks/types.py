@@ -28,6 +28,20 @@ class HttpMethod(enum.StrEnum):
     HEAD = "HEAD"
 
 
+class DnsQueryType(enum.StrEnum):
+    """The record types a DNS check may ask for (``dnsquerytype``)."""
+
+    A = "A"
+    AAAA = "AAAA"
+    CNAME = "CNAME"
+    MX = "MX"
+    NS = "NS"
+    PTR = "PTR"
+    SOA = "SOA"
+    SRV = "SRV"
+    TXT = "TXT"
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Target:
     """One real server as a check sees it.
@@ -57,8 +71,9 @@ class Result:
     """What one check run concluded.
 
     ``reason`` is one line a person can act on ("HTTP 503", "connection refused",
-    "receive 'Test Page' not found", "timed out after 3s"); on success it says what was seen
-    ("HTTP 200 OK"). ``elapsed`` is seconds, filled in by :func:`checks.run`.
+    "receive 'Test Page' not found"); on success it says what was seen ("HTTP 200 OK").
+    ``elapsed`` is seconds, filled in by the harness that timed the check; :func:`checks.run`
+    leaves it 0.
     """
 
     ok: bool
@@ -112,19 +127,29 @@ class HttpSpec:
     request: str = "/"
     receive: re.Pattern[str] | None = None
     method: HttpMethod = HttpMethod.GET
+    #: The Host header and, over TLS, the server name sent (SNI) and, with ``verify_tls``,
+    #: the name the certificate must carry.
     virtualhost: str | None = None
-    #: Verify the real server's certificate (off by default: reals are addressed by IP).
+    #: Verify the real server's certificate chain (off by default: reals are addressed by IP
+    #: and often self-signed); its name too when ``virtualhost`` gives one.
     verify_tls: bool = False
+    #: PEM text of the CA certificates trusted instead of the system's, when verifying.
+    ca_certs: str | None = field(default=None, repr=False)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class DnsSpec:
-    """service=dns: an A query for ``query`` (a PTR query when it is an IP address)."""
+    """service=dns: a query for ``query`` of type ``qtype``.
+
+    With ``qtype`` None the type is ldirectord's: A for a name, PTR when ``query`` is an IP
+    address.
+    """
 
     query: str
     receive: re.Pattern[str] | None = None
     #: Query over TCP (the virtual service is TCP) instead of UDP.
     tcp: bool = False
+    qtype: DnsQueryType | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -162,8 +187,8 @@ class SmtpSpec:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class PopSpec:
-    """service=pop and pops (``tls``): greeting, and a login when one is configured."""
+class MailboxSpec:
+    """Common shape of the mailbox checks: TLS from the first byte, and an optional login."""
 
     tls: bool = False
     login: str = ""
@@ -171,12 +196,13 @@ class PopSpec:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class ImapSpec:
-    """service=imap and imaps (``tls``): greeting, and LOGIN when a login is configured."""
+class PopSpec(MailboxSpec):
+    """service=pop and pops (``tls``): greeting, and a login when one is configured."""
 
-    tls: bool = False
-    login: str = ""
-    passwd: str = field(default="", repr=False)
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImapSpec(MailboxSpec):
+    """service=imap and imaps (``tls``): greeting, and LOGIN when a login is configured."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,5 +1,5 @@
 """``python -m ldirector``: the same program as the ``ldirector`` console script."""
 
-from ldirector.cli import main
+from ldirector.cli.main import main
 
 raise SystemExit(main())

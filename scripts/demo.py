@@ -140,12 +140,8 @@ def victim_out(d: dict[tuple[str, str], int]) -> bool:
 
 
 def ldirector_command() -> list[str]:
-    """The real CLI; until ``start`` is wired into it, the same verbs through ldirector.commands."""
-    cli = VENV / "ldirector"
-    usage = subprocess.run([str(cli), "-h"], capture_output=True, text=True, check=False).stdout
-    if cli.exists() and "start" in usage and "not yet available" not in usage:
-        return [str(cli), "-d", str(CONFIG), "start"]
-    return [sys.executable, "-m", "ldirector.commands", "-d", str(CONFIG), "start"]
+    """The ldirector command line that the venv installed."""
+    return [str(VENV / "ldirector"), "-d", str(CONFIG), "start"]
 
 
 async def main() -> int:

@@ -12,3 +12,6 @@ from hypothesis import settings
 settings.register_profile("ci", derandomize=True, deadline=None, database=None)
 if os.environ.get("CI") == "true":
     settings.load_profile("ci")
+
+# Fixtures shared across folders, from the support package.
+pytest_plugins = ["tests.support.sandbox", "tests.support.smtp", "tests.support.daemon_fixtures"]

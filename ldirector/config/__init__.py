@@ -2,38 +2,44 @@
 
 ``load`` is the one entry point the daemon and the CLI use; ``find_config`` applies ldirectord's
 lookup of a config name (``/etc/ha.d/NAME``, then ``/etc/ha.d/conf/NAME``, then the path itself).
+``parse_port`` and ``parse_fwmark`` are the number grammars other layers share with the config.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import importlib.util
-import os
-import stat
-from collections.abc import Callable, Sequence
-from pathlib import Path
-
-from ldirector.config.build import build
 from ldirector.config.errors import ConfigError, Diagnostic, Severity, Span
-from ldirector.config.lexer import lex
+from ldirector.config.loader import (
+    MAX_FILE,
+    SEARCH_DIRS,
+    driver_available,
+    find_config,
+    hostname,
+    load,
+    loads,
+)
 from ldirector.config.model import (
     SERVICES,
+    CheckService,
     CheckType,
     Config,
     DaemonState,
     Fallback,
-    Forward,
-    Protocol,
+    MailAddress,
     Real,
-    Service,
     ServiceInfo,
+    ServiceProtocol,
+    SmtpServer,
     Virtual,
 )
-from ldirector.config.parser import parse_lines
-from ldirector.config.values import Resolver, system_resolver
+from ldirector.config.names import Resolver
+from ldirector.config.values import Invalid, parse_fwmark, parse_port
+from ldirector.ipvs.types import Forward
 
 __all__ = [
+    "MAX_FILE",
+    "SEARCH_DIRS",
     "SERVICES",
+    "CheckService",
     "CheckType",
     "Config",
     "ConfigError",
@@ -41,102 +47,21 @@ __all__ = [
     "Diagnostic",
     "Fallback",
     "Forward",
-    "Protocol",
+    "Invalid",
+    "MailAddress",
     "Real",
     "Resolver",
-    "Service",
     "ServiceInfo",
+    "ServiceProtocol",
     "Severity",
+    "SmtpServer",
     "Span",
     "Virtual",
+    "driver_available",
     "find_config",
+    "hostname",
     "load",
     "loads",
+    "parse_fwmark",
+    "parse_port",
 ]
-
-#: ldirectord looks a config name up in these directories before taking it as a path.
-SEARCH_DIRS = ("/etc/ha.d", "/etc/ha.d/conf")
-MAX_FILE = 256 * 1024 * 1024  # far beyond any real config; refuse rather than exhaust memory
-
-
-def find_config(arg: str | None = None, search: Sequence[str] = SEARCH_DIRS) -> Path:
-    """ldirectord's lookup: ``/etc/ha.d/ARG``, then ``/etc/ha.d/conf/ARG``, then ARG itself.
-
-    The default name is ``ldirectord.cf``. The result may not exist; ``load`` reports that.
-    """
-    name = arg or "ldirectord.cf"
-    for directory in search:
-        candidate = Path(directory + "/" + name)
-        if candidate.is_file():
-            return candidate
-    return Path(name)
-
-
-def driver_available(module: str) -> bool:
-    """Whether the optional Python module a service check needs can be imported."""
-    try:
-        return importlib.util.find_spec(module) is not None
-    except (ImportError, ValueError):
-        return False
-
-
-def hostname() -> str:
-    """ldirectord's ``$HOSTNAME``: the environment variable, else the node name."""
-    return os.environ.get("HOSTNAME") or os.uname().nodename
-
-
-def load(
-    path: str | os.PathLike[str],
-    *,
-    resolver: Resolver | None = None,
-    host: str | None = None,
-    have_driver: Callable[[str], bool] = driver_available,
-) -> Config:
-    """Read and validate a config file; raise ``ConfigError`` carrying every diagnostic."""
-    name = os.fspath(path)
-    try:
-        # O_NONBLOCK: opening a FIFO must not hang `ldirector check`; it is refused just below.
-        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except IsADirectoryError:
-        raise _fail(name, "is a directory, not a config file") from None
-    except FileNotFoundError:
-        raise _fail(name, "config file not found") from None
-    except OSError as exc:
-        raise _fail(name, f"cannot read config file: {exc.strerror or exc}") from None
-    mode = os.fstat(fd).st_mode
-    if not stat.S_ISREG(mode):
-        os.close(fd)
-        if stat.S_ISDIR(mode):
-            raise _fail(name, "is a directory, not a config file")
-        raise _fail(name, "is not a regular file")
-    with open(fd, "rb") as f:
-        try:
-            data = f.read(MAX_FILE + 1)
-        except OSError as exc:
-            raise _fail(name, f"cannot read config file: {exc.strerror or exc}") from None
-    if len(data) > MAX_FILE:
-        raise _fail(name, f"config file is larger than {MAX_FILE // (1024 * 1024)} MiB")
-    return loads(data, name, resolver=resolver, host=host, have_driver=have_driver)
-
-
-def loads(
-    data: bytes | str,
-    path: str = "<string>",
-    *,
-    resolver: Resolver | None = None,
-    host: str | None = None,
-    have_driver: Callable[[str], bool] = driver_available,
-) -> Config:
-    """Like ``load`` for config text already in memory; ``path`` is used in diagnostics."""
-    raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
-    lines, diags = lex(raw, path)
-    parsed = parse_lines(lines, resolver or system_resolver())
-    config, built = build(path, parsed, host or hostname(), have_driver)
-    every = sorted([*diags, *parsed.diagnostics, *built], key=lambda d: d.span.line)
-    if any(d.severity is Severity.ERROR for d in every):
-        raise ConfigError(tuple(every))
-    return dataclasses.replace(config, warnings=tuple(every))
-
-
-def _fail(path: str, message: str) -> ConfigError:
-    return ConfigError((Diagnostic(Severity.ERROR, Span(path), message),))

@@ -12,8 +12,19 @@ import re
 from dataclasses import dataclass
 from ipaddress import IPv4Address
 
-from ldirector.config.model import Forward
-from ldirector.config.values import Invalid, IPAddress, Resolver, digits, hint, host, literal, port
+from ldirector.config.names import Resolver, host, port
+from ldirector.config.values import (
+    Invalid,
+    IPAddress,
+    clip,
+    decimal,
+    digits,
+    hint,
+    literal,
+    parse_fwmark,
+    shown,
+)
+from ldirector.ipvs.types import Forward
 
 MAX_RANGE = 65536  # a /16 of reals is already far beyond any sane virtual
 
@@ -54,21 +65,24 @@ class RealLine:
     upper: int
 
 
+#: The forwarding methods a real or fallback may name (the kernel's LOCAL is not one of them).
+FORWARD_WORDS = {f.word: f for f in (Forward.GATE, Forward.MASQ, Forward.IPIP)}
+
+
 def forward_method(word: str) -> Forward:
     """``gate``, ``masq`` or ``ipip``."""
     try:
-        return Forward(word)
-    except ValueError:
-        raise Invalid("forward method must be gate, masq or ipip" + hint(word, Forward)) from None
+        return FORWARD_WORDS[word]
+    except KeyError:
+        raise Invalid(
+            "forward method must be gate, masq or ipip" + hint(word, FORWARD_WORDS)
+        ) from None
 
 
 def parse_virtual(value: str, family: int, resolve: Resolver) -> VirtualAddress:
     """``a.b.c.d:port``, ``name:port``, ``[v6]:port`` (virtual6) or a firewall mark number."""
     if digits(value):
-        mark = int(value)
-        if not 1 <= mark <= 2**32 - 1:
-            raise Invalid(f"invalid firewall mark {value}: marks are 1..4294967295")
-        return VirtualAddress(fwmark=mark, address=None, port_word="0")
+        return VirtualAddress(fwmark=parse_fwmark(value), address=None, port_word="0")
     if m := _V6_PORT.fullmatch(value):
         if family == 4:
             raise Invalid('cannot specify an IPv6 address here. please use "virtual6" instead.')
@@ -80,7 +94,7 @@ def parse_virtual(value: str, family: int, resolve: Resolver) -> VirtualAddress:
         return VirtualAddress(fwmark=None, address=address, port_word=m.group(2))
     m = _NAME_PORT.fullmatch(value)
     if m is None:
-        raise Invalid(f"invalid address for virtual service: {value!r}")
+        raise Invalid(f"invalid address for virtual service: {shown(value)}")
     name, port_word = m.group(1), m.group(2)
     if port_word is None:
         if literal(name) is not None:
@@ -158,9 +172,10 @@ def parse_real(value: str, family: int, resolve: Resolver) -> RealLine:
 
     port_word = m.group("port")
     real_port = 0 if port_word is None else port(port_word, None, "real server")
-    weight = 1 if r.group("weight") is None else int(r.group("weight"))
-    if weight > 2**31 - 1:
-        raise Invalid(f"invalid weight {weight}: at most 2147483647")
+    weight_text = r.group("weight") or "1"
+    weight = decimal(weight_text, 0, 2**31 - 1)
+    if weight is None:
+        raise Invalid(f"invalid weight {clip(weight_text)}: at most 2147483647")
     request, receive = r.group("request"), r.group("receive")
     if request is not None and not request:
         raise Invalid("no request string specified")
@@ -169,16 +184,18 @@ def parse_real(value: str, family: int, resolve: Resolver) -> RealLine:
     lower = upper = 0
     seen: set[str] = set()
     for word in r.group("thresholds").split():
-        kind, number = word[0], word[2:]
-        if not digits(number) or int(number) > 2**32 - 1:
-            raise Invalid(f"invalid threshold {word!r}: expected {kind}:N with N in 0..4294967295")
+        kind, number = word[0], decimal(word[2:], 0, 2**32 - 1)
+        if number is None:
+            raise Invalid(
+                f"invalid threshold {clip(word)!r}: expected {kind}:N with N in 0..4294967295"
+            )
         if kind in seen:
             raise Invalid(f"threshold {kind}: given twice")
         seen.add(kind)
         if kind == "l":
-            lower = int(number)
+            lower = number
         else:
-            upper = int(number)
+            upper = number
     return RealLine(
         addresses=addresses,
         port=real_port,
@@ -204,7 +221,7 @@ def parse_fallback(value: str, family: int, resolve: Resolver) -> FallbackLine:
     """``host[:port] [gate|masq|ipip]`` (``[v6][:port]`` in fallback6); forward defaults to gate."""
     words = value.split()
     if not words or len(words) > 2:
-        raise Invalid(f"invalid fallback server: {value!r}")
+        raise Invalid(f"invalid fallback server: {shown(value)}")
     forward = forward_method(words[1]) if len(words) == 2 else Forward.GATE
     m = _V6_PORT.fullmatch(words[0]) or _NAME_PORT.fullmatch(words[0])
     if m is None:

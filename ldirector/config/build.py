@@ -11,31 +11,34 @@ from dataclasses import dataclass, field, replace
 from ipaddress import IPv6Address
 from typing import TypeVar
 
-from checks.types import HttpMethod, Target, Transport
+from checks.types import DnsQueryType, HttpMethod, Target, Transport
 from ldirector.config.addresses import FallbackLine
-from ldirector.config.errors import Diagnostic, Severity, Span
+from ldirector.config.converters import compile_receive
+from ldirector.config.errors import Diagnostic, Severity, Span, internal_error
 from ldirector.config.model import (
     SERVICE_BY_PORT,
     SERVICES,
+    CheckService,
     CheckType,
     Config,
     DaemonState,
     Fallback,
-    Protocol,
     Real,
-    Service,
+    ServiceProtocol,
     Virtual,
 )
-from ldirector.config.parser import Parsed, compile_receive
+from ldirector.config.names import port
+from ldirector.config.parser import Parsed
 from ldirector.config.raw import RawGlobal, RawVirtual
 from ldirector.config.specs import (
     CheckInputs,
+    bare_request,
     connect_spec,
     missing_settings,
     negotiate_spec,
     primary_spec,
 )
-from ldirector.config.values import Invalid, port
+from ldirector.config.values import Invalid, literal
 
 _USES_NEGOTIATE = (CheckType.NEGOTIATE, CheckType.COMBINED)
 _T = TypeVar("_T")
@@ -66,6 +69,11 @@ class _Builder:
                 virtual = self.virtual(raw, g)
             except Invalid as exc:
                 self.error(raw.span, str(exc))
+                continue
+            except Exception as exc:  # a bug: still one diagnostic at its line, never a traceback
+                self.error(
+                    raw.span, internal_error("virtual6" if raw.family == 6 else "virtual", exc)
+                )
                 continue
             key = (virtual.protocol, virtual.family, virtual.address, virtual.port, virtual.fwmark)
             if key in seen:
@@ -102,12 +110,14 @@ class _Builder:
         protocol = self.protocol(v)
         vport = 0
         if fwmark is None:
-            proto = "tcp" if protocol is Protocol.FWM else str(protocol)
+            proto = "tcp" if protocol is ServiceProtocol.FWM else str(protocol)
             vport = port(v.address.port_word, proto, "virtual service")
             if v.protocol is None and vport == 53:
-                protocol = Protocol.UDP  # ldirectord: DNS virtuals are UDP unless told otherwise
+                protocol = (
+                    ServiceProtocol.UDP
+                )  # ldirectord: DNS virtuals are UDP unless told otherwise
         service = v.service or (
-            SERVICE_BY_PORT.get(vport, Service.NONE) if fwmark is None else Service.NONE
+            SERVICE_BY_PORT.get(vport, CheckService.NONE) if fwmark is None else CheckService.NONE
         )
         checktype = v.checktype or CheckType.NEGOTIATE
         # Reference 2.7: each timeout falls back on the other one before the global defaults.
@@ -122,12 +132,16 @@ class _Builder:
         checkinterval = v.checkinterval or g.checkinterval or 10.0
         checkcount = v.checkcount or g.checkcount or 1
         ops = bool(v.ops)
-        if ops and protocol is not Protocol.UDP:
-            self.warn(v.spans["ops"], "ops only applies to UDP virtual services; ignored")
+        if ops and protocol is not ServiceProtocol.UDP:
+            self.warn(
+                v.spans.get("ops", v.span), "ops only applies to UDP virtual services; ignored"
+            )
             ops = False
         netmask = v.netmask
         if netmask is not None and v.persistent is None:
-            self.warn(v.spans["netmask"], "netmask has no effect without persistent; ignored")
+            self.warn(
+                v.spans.get("netmask", v.span), "netmask has no effect without persistent; ignored"
+            )
             netmask = None
         quiescent = _first(v.quiescent, g.quiescent, False)
         if quiescent and v.persistent and g.sysctls.get("expire_quiescent_template") != 1:
@@ -138,7 +152,17 @@ class _Builder:
                 "set expire_quiescent_template = yes",
             )
         if v.httpmethod is HttpMethod.HEAD and v.receive:
-            self.warn(v.spans["receive"], "httpmethod=HEAD gets no body, so receive never matches")
+            self.warn(
+                v.spans.get("receive", v.span),
+                "httpmethod=HEAD gets no body, so receive never matches",
+            )
+        httpsverify = _first(v.httpsverify, g.httpsverify, False)
+        cafile = _first(v.httpscafile, g.httpscafile, None)
+        if cafile is not None and not httpsverify:
+            where = v.spans.get("httpscafile") or g.spans.get("httpscafile", v.span)
+            self.warn(where, "httpscafile has no effect without httpsverify = yes; ignored")
+            cafile = None
+        self.check_dnsquerytype(v, service)
 
         if checktype in _USES_NEGOTIATE:
             info = SERVICES[service]
@@ -148,7 +172,7 @@ class _Builder:
                     f"service={service} needs the optional driver {info.module}: "
                     f"pip install 'ldirector[{info.extra}]'",
                 )
-            if v.service is None and service is Service.NONE and v.reals:
+            if v.service is None and service is CheckService.NONE and v.reals:
                 # ldirectord's quiet trap: an unknown port means service=none, never checked.
                 what = "a firewall mark" if fwmark is not None else f"port {vport}"
                 self.warn(
@@ -172,8 +196,10 @@ class _Builder:
             checkcommand=v.checkcommand or "/bin/true",
             checktimeout=checktimeout,
             checkcount=checkcount,
-            httpsverify=_first(v.httpsverify, g.httpsverify, False),
+            httpsverify=httpsverify,
             hostname=self.hostname,
+            ca_certs=cafile[1] if cafile else None,
+            dnsquerytype=v.dnsquerytype if service is CheckService.DNS else None,
         )
         if fwmark is not None:
             shown_vip = str(fwmark)
@@ -221,7 +247,9 @@ class _Builder:
             database=inputs.database,
             secret=inputs.secret,
             httpsverify=inputs.httpsverify,
-            fallbackcommand=_first(v.fallbackcommand, g.fallbackcommand, None),
+            httpscafile=cafile[0] if cafile else None,
+            dnsquerytype=inputs.dnsquerytype,
+            fallbackcommand=_first(v.fallbackcommand, g.fallbackcommand, ()),
             emailalert=_first(v.emailalert, g.emailalert, ()),
             emailalertfreq=_first(v.emailalertfreq, g.emailalertfreq, 0),
             emailalertstatus=_first(v.emailalertstatus, g.emailalertstatus, tuple(DaemonState)),
@@ -233,25 +261,40 @@ class _Builder:
             span=v.span,
         )
 
-    def protocol(self, v: RawVirtual) -> Protocol:
+    def check_dnsquerytype(self, v: RawVirtual, service: CheckService) -> None:
+        """A query type that cannot apply: to another service, or to an address (but PTR)."""
+        qtype = v.dnsquerytype
+        if qtype is None:
+            return
+        span = v.spans.get("dnsquerytype", v.span)
+        if service is not CheckService.DNS:
+            self.warn(span, f"dnsquerytype only applies to service=dns (not {service}); ignored")
+        elif qtype is not DnsQueryType.PTR and literal(bare_request(v.request)) is not None:
+            self.error(
+                span,
+                f"dnsquerytype={qtype} asks for a name's records, but request= is an address "
+                "(use dnsquerytype=PTR, or leave it unset)",
+            )
+
+    def protocol(self, v: RawVirtual) -> ServiceProtocol:
         assert v.address is not None  # noqa: S101 - checked by the caller
         span = v.spans.get("protocol", v.span)
         if v.address.fwmark is not None:
-            if v.protocol not in (None, Protocol.FWM):
+            if v.protocol not in (None, ServiceProtocol.FWM):
                 raise_at = "protocol must be fwm if the virtual service is a fwmark (a number)"
                 self.error(span, raise_at)
-            return Protocol.FWM
-        if v.protocol is Protocol.FWM:
+            return ServiceProtocol.FWM
+        if v.protocol is ServiceProtocol.FWM:
             self.error(
                 span, "protocol must be tcp or udp if the virtual service is an address and port"
             )
-            return Protocol.TCP
-        return v.protocol or Protocol.TCP
+            return ServiceProtocol.TCP
+        return v.protocol or ServiceProtocol.TCP
 
     def reals(
         self, v: RawVirtual, base: CheckInputs, shown_vip: str, vport: int
     ) -> tuple[Real, ...]:
-        transport = Transport.UDP if base.protocol is Protocol.UDP else Transport.TCP
+        transport = Transport.UDP if base.protocol is ServiceProtocol.UDP else Transport.TCP
         default_port = SERVICES[base.service].default_port or 0
         uses_port = base.checktype in (*_USES_NEGOTIATE, CheckType.CONNECT)
         shared_negotiate = negotiate_spec(base)
@@ -285,8 +328,8 @@ class _Builder:
             if (
                 check_port == 0
                 and uses_port
-                and base.protocol is not Protocol.UDP
-                and (base.service is not Service.NONE or base.checktype is CheckType.CONNECT)
+                and base.protocol is not ServiceProtocol.UDP
+                and (base.service is not CheckService.NONE or base.checktype is CheckType.CONNECT)
             ):
                 self.warn(
                     raw.span,
@@ -332,13 +375,13 @@ class _Builder:
         return tuple(reals)
 
     def fallback(
-        self, line: FallbackLine | None, span: Span, protocol: Protocol, vport: int
+        self, line: FallbackLine | None, span: Span, protocol: ServiceProtocol, vport: int
     ) -> Fallback | None:
         if line is None:
             return None
         fb_port = vport
         if line.port_word is not None:
-            proto = "tcp" if protocol is Protocol.FWM else str(protocol)
+            proto = "tcp" if protocol is ServiceProtocol.FWM else str(protocol)
             try:
                 fb_port = port(line.port_word, proto, "fallback server")
             except Invalid as exc:

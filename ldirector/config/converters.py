@@ -1,19 +1,26 @@
 """Converters for the directives whose values have a small grammar of their own.
 
-Pure (apart from checking that a log file's directory exists). Each returns the model value or
-raises ``Invalid`` with the message reported at the directive's line.
+Pure (apart from checking that a log file's directory exists, and reading the CA file of
+``httpscafile``). Each returns the model value or raises ``Invalid`` with the message reported
+at the directive's line.
 """
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import os
 import re
+import shlex
+import ssl
+import stat
+import warnings
 from ipaddress import IPv4Address, ip_address
 
+from checks.types import DnsQueryType
 from ldirector.config.model import CheckType, DaemonState
 from ldirector.config.sysctls import SYSCTLS, UNSUPPORTED
-from ldirector.config.values import Invalid, digits, hint, unquote
+from ldirector.config.values import Invalid, decimal, hint, parse_port, shown, unquote
 
 FACILITIES = frozenset(
     [
@@ -33,12 +40,16 @@ FACILITIES = frozenset(
     + [f"local{n}" for n in range(8)]
 )
 _EMAIL_STATES = {s.value: s for s in DaemonState}
+#: A CA bundle is a few hundred kilobytes at most (the whole system store is about 200 KiB).
+MAX_CA_FILE = 4 * 1024 * 1024
 
 
 def checktype_value(value: str) -> tuple[CheckType, int]:
     """``checktype``: a keyword, or any value with digits for ``N`` (combined)."""
-    if re.search("[0-9]", value):
-        number = int(re.search(r"[0-9]+", value).group())  # type: ignore[union-attr]
+    if m := re.search("[0-9]+", value):
+        number = decimal(m.group(), 0, 2**31 - 1)
+        if number is None:
+            raise Invalid(f"invalid checktype {shown(value)}: N is at most 2147483647")
         # checktype=0 means "negotiate every time", which is plain negotiate.
         return (CheckType.COMBINED, number) if number else (CheckType.NEGOTIATE, 0)
     try:
@@ -78,7 +89,8 @@ def logfile_value(value: str) -> str:
             raise Invalid(f"unable to open logfile: {value} (directory {parent} does not exist)")
     elif value not in FACILITIES:
         raise Invalid(
-            f"unable to open logfile: {value!r} is neither an absolute path nor a syslog facility"
+            f"unable to open logfile: {shown(value)} is neither an absolute path "
+            "nor a syslog facility"
         )
     return value
 
@@ -86,9 +98,10 @@ def logfile_value(value: str) -> str:
 def netmask_value(value: str, family: int) -> IPv4Address | int:
     """``netmask``: a contiguous dotted-quad mask for IPv4, a prefix length for IPv6."""
     if family == 6:
-        if not digits(value) or not 1 <= int(value) <= 128:
+        prefix = decimal(value, 1, 128)
+        if prefix is None:
             raise Invalid("invalid netmask: a prefix length between 1 and 128 is required")
-        return int(value)
+        return prefix
     try:
         mask = IPv4Address(value)
     except ValueError:
@@ -112,11 +125,13 @@ def httpstatus_value(value: str) -> tuple[str, int]:
         ip_address(host)
     except ValueError:
         raise Invalid(
-            f"invalid httpstatus {text!r}: an IP address is required (httpstatus = 127.0.0.1:9555)"
+            f"invalid httpstatus {shown(text)}: an IP address is required "
+            "(httpstatus = 127.0.0.1:9555)"
         ) from None
-    if not digits(port_text) or not 1 <= int(port_text) <= 65535:
-        raise Invalid(f"invalid httpstatus {text!r}: a port 1..65535 is required")
-    return host, int(port_text)
+    try:
+        return host, parse_port(port_text)
+    except Invalid:
+        raise Invalid(f"invalid httpstatus {shown(text)}: a port 1..65535 is required") from None
 
 
 def sysctl_value(value: str) -> tuple[str, int]:
@@ -130,10 +145,86 @@ def sysctl_value(value: str) -> tuple[str, int]:
     if name not in SYSCTLS:
         hint = difflib.get_close_matches(name, list(SYSCTLS), n=1)
         more = f" (did you mean {hint[0]!r}?)" if hint else ""
-        raise Invalid(f"unknown IPVS sysctl {name!r}{more}")
+        raise Invalid(f"unknown IPVS sysctl {shown(name)}{more}")
     low, high = SYSCTLS[name]
     if text in ("yes", "no") and (low, high) == (0, 1):
         return name, int(text == "yes")
-    if not re.fullmatch(r"-?[0-9]+", text) or not low <= int(text) <= high:
-        raise Invalid(f"invalid value {text!r} for IPVS sysctl {name}: expected {low}..{high}")
-    return name, int(text)
+    negative = text.startswith("-")
+    magnitude = decimal(text[1:] if negative else text, 0, max(-low, high))
+    number = None if magnitude is None else -magnitude if negative else magnitude
+    if number is None or not low <= number <= high:
+        raise Invalid(f"invalid value {shown(text)} for IPVS sysctl {name}: expected {low}..{high}")
+    return name, number
+
+
+def fallbackcommand_value(value: str, glob: bool) -> tuple[str, ...]:
+    """``fallbackcommand``: the words of a command, split as the shell ldirectord uses would.
+
+    The global value is kept verbatim by ldirectord (its shell strips the quotes); per virtual
+    one pair of enclosing quotes is removed first. Either way the words come out the same.
+    """
+    command = value if glob else unquote(value)
+    try:
+        words = tuple(shlex.split(command))
+    except ValueError as exc:
+        raise Invalid(f"invalid fallback command {shown(command)}: {exc}") from None
+    if not words or not words[0]:
+        raise Invalid("invalid fallback command")
+    return words
+
+
+def compile_receive(receive: str) -> re.Pattern[str]:
+    """A receive string is a regular expression (Perl's; Python's syntax is nearly the same)."""
+    try:
+        # Python warns (FutureWarning) about sets like "[[a]" whose meaning it may change one
+        # day; today it reads them as Perl does, and a warning must not escape the loader.
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return re.compile(receive)
+    except (re.error, RecursionError, OverflowError) as exc:
+        raise Invalid(f"invalid receive string: not a regular expression ({exc})") from None
+
+
+def cafile_value(value: str) -> tuple[str, str]:
+    """``httpscafile``: the path, and the PEM text of the CA certificates read from it.
+
+    The file is read here, when the config is loaded, so a reload picks up a changed file and
+    a check never reads one. It must hold at least one certificate.
+    """
+    path = unquote(value).strip()
+    if not path.startswith("/"):
+        raise Invalid(f"invalid httpscafile {shown(path)}: an absolute path is required")
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    except OSError as exc:
+        raise Invalid(f"cannot read httpscafile {path}: {exc.strerror or exc}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise Invalid(f"httpscafile {path} is not a regular file")
+        data = b""
+        while len(data) <= MAX_CA_FILE and (chunk := os.read(fd, MAX_CA_FILE + 1 - len(data))):
+            data += chunk
+    except OSError as exc:
+        raise Invalid(f"cannot read httpscafile {path}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if len(data) > MAX_CA_FILE:
+        raise Invalid(f"httpscafile {path} is larger than {MAX_CA_FILE // (1024 * 1024)} MiB")
+    # PEM is ASCII; anything else holds no certificate this directive can take.
+    pem = data.decode("ascii", "replace")
+    store = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    with contextlib.suppress(ssl.SSLError, ValueError, TypeError):
+        store.load_verify_locations(cadata=pem)
+    if not store.cert_store_stats()["x509"]:
+        raise Invalid(f"httpscafile {path} holds no PEM certificate")
+    return path, pem
+
+
+def dnsquerytype_value(value: str) -> DnsQueryType:
+    """``dnsquerytype``: one of the record types the DNS check asks for, any case."""
+    try:
+        return DnsQueryType(unquote(value).strip().upper())
+    except ValueError:
+        raise Invalid(
+            "dnsquerytype must be " + ", ".join(DnsQueryType) + hint(value.upper(), DnsQueryType)
+        ) from None

@@ -73,6 +73,7 @@ DIRECTIVES: Mapping[str, Directive] = _table(
     ("emailalertstatus", B, "all", "daemon states that send alerts"),
     ("smtp", B, "unset", "SMTP server for alert emails"),
     ("httpsverify", B, "no", "ldirector extension: verify HTTPS certificates of reals"),
+    ("httpscafile", B, "unset", "ldirector extension: PEM file of the CAs httpsverify trusts"),
     # per virtual only
     ("real", V, "-", "IPv4 real server: HOST[->HOST][:PORT] FORWARD [WEIGHT] [REQ RECV] [l:] [u:]"),
     ("real6", V, "-", "IPv6 real server: [ADDR][:PORT] FORWARD [WEIGHT] [REQ RECV] [l:] [u:]"),
@@ -82,7 +83,8 @@ DIRECTIVES: Mapping[str, Directive] = _table(
     ("request", V, "/", "what the check asks for (path, query, name, SQL)"),
     ("receive", V, "empty", "regular expression the answer must match"),
     ("httpmethod", V, "GET", "GET or HEAD"),
-    ("virtualhost", V, "unset", "HTTP Host header"),
+    ("virtualhost", V, "unset", "HTTP Host header, and the TLS server name (SNI) of https"),
+    ("dnsquerytype", V, "A (PTR for an address)", "ldirector extension: record type of dns"),
     ("login", V, "empty", "user name of the check"),
     ("passwd", V, "empty", "password of the check"),
     ("database", V, "empty", "SQL database name"),

@@ -57,3 +57,13 @@ class ConfigError(Exception):
     def warnings(self) -> tuple[Diagnostic, ...]:
         """Only the warnings, in file order."""
         return tuple(d for d in self.diagnostics if d.severity is Severity.WARNING)
+
+
+def internal_error(what: str, exc: Exception) -> str:
+    """The last-resort message for an exception no check foresaw (a bug in ldirector)."""
+    detail = " ".join(str(exc).split())
+    if len(detail) > 120:
+        detail = detail[:117] + "..."
+    return f"internal error while reading {what}: {type(exc).__name__}" + (
+        f": {detail}" if detail else ""
+    )

@@ -15,6 +15,10 @@ from ldirector.config.errors import Diagnostic, Severity, Span
 MAX_LINE = 65536  # no directive needs more; a longer line is junk, not config
 
 _DIRECTIVE = re.compile(r"([A-Za-z0-9_.-]+)[ \t]*(?:=[ \t]*(.*))?")
+#: Control characters (C0 but tab, DEL, C1 with NEL) and the Unicode line and paragraph
+#: separators: inside a value they reach host names, headers and commands, where a CR or a line
+#: break splits one value into two; a terminal would also hide them from whoever reads the file.
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,10 +64,16 @@ def lex(data: bytes, file: str) -> tuple[list[Line], list[Diagnostic]]:
         except UnicodeDecodeError:
             error(lineno, "line is not valid UTF-8")
             continue
-        text = text.rstrip()
-        if not text or text.lstrip().startswith("#"):
+        # CRLF files: the CR before the line feed is part of the line ending, not of the value.
+        text = text.removesuffix("\r")
+        if not text.strip() or text.lstrip().startswith("#"):
             continue
-        body = strip_comment(text).strip()
+        content = strip_comment(text)
+        if bad := _CONTROL.search(content):
+            at = f"U+{ord(bad.group()):04X} in column {bad.start() + 1}"
+            error(lineno, f"control character {at}: only tab may appear inside a line")
+            continue
+        body = content.strip()
         if not body:
             continue
         m = _DIRECTIVE.fullmatch(body)

@@ -10,11 +10,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.headerregistry import Address
 from ipaddress import IPv4Address, IPv6Address
 from types import MappingProxyType
 
 from checks.types import (
     CheckSpec,
+    DnsQueryType,
     DnsSpec,
     FtpSpec,
     HttpMethod,
@@ -34,26 +36,22 @@ from checks.types import (
     Target,
 )
 from ldirector.config.errors import Diagnostic, Span
+from ldirector.ipvs.types import Forward
 
 IPAddress = IPv4Address | IPv6Address
 
 _NOWHERE = Span("<none>", 0)
 
+#: The port of ``smtp=`` when none is written.
+SMTP_PORT = 25
 
-class Protocol(enum.StrEnum):
+
+class ServiceProtocol(enum.StrEnum):
     """The IPVS service type of a virtual: ``-t``, ``-u`` or ``-f``."""
 
     TCP = "tcp"
     UDP = "udp"
     FWM = "fwm"
-
-
-class Forward(enum.StrEnum):
-    """Packet-forwarding method of a real or fallback server."""
-
-    GATE = "gate"  # direct routing, ipvsadm -g
-    MASQ = "masq"  # NAT, ipvsadm -m
-    IPIP = "ipip"  # tunnel, ipvsadm -i
 
 
 class CheckType(enum.StrEnum):
@@ -69,7 +67,7 @@ class CheckType(enum.StrEnum):
     COMBINED = "combined"
 
 
-class Service(enum.StrEnum):
+class CheckService(enum.StrEnum):
     """``service=``: the 21 words ldirectord knows."""
 
     DNS = "dns"
@@ -116,49 +114,86 @@ class ServiceInfo:
     extra: str | None = None
 
 
-SERVICES: Mapping[Service, ServiceInfo] = MappingProxyType(
+SERVICES: Mapping[CheckService, ServiceInfo] = MappingProxyType(
     {
-        Service.DNS: ServiceInfo(default_port=53, spec_type=DnsSpec),
-        Service.FTP: ServiceInfo(default_port=21, spec_type=FtpSpec),
-        Service.HTTP: ServiceInfo(default_port=80, spec_type=HttpSpec),
-        Service.HTTPS: ServiceInfo(default_port=443, spec_type=HttpSpec),
-        Service.HTTP_PROXY: ServiceInfo(default_port=3128, spec_type=HttpSpec),
-        Service.IMAP: ServiceInfo(default_port=143, spec_type=ImapSpec),
-        Service.IMAPS: ServiceInfo(default_port=993, spec_type=ImapSpec),
-        Service.LDAP: ServiceInfo(default_port=389, spec_type=LdapSpec),
-        Service.LDAPS: ServiceInfo(default_port=636, spec_type=LdapSpec),
-        Service.MYSQL: ServiceInfo(
+        CheckService.DNS: ServiceInfo(default_port=53, spec_type=DnsSpec),
+        CheckService.FTP: ServiceInfo(default_port=21, spec_type=FtpSpec),
+        CheckService.HTTP: ServiceInfo(default_port=80, spec_type=HttpSpec),
+        CheckService.HTTPS: ServiceInfo(default_port=443, spec_type=HttpSpec),
+        CheckService.HTTP_PROXY: ServiceInfo(default_port=3128, spec_type=HttpSpec),
+        CheckService.IMAP: ServiceInfo(default_port=143, spec_type=ImapSpec),
+        CheckService.IMAPS: ServiceInfo(default_port=993, spec_type=ImapSpec),
+        CheckService.LDAP: ServiceInfo(default_port=389, spec_type=LdapSpec),
+        CheckService.LDAPS: ServiceInfo(default_port=636, spec_type=LdapSpec),
+        CheckService.MYSQL: ServiceInfo(
             default_port=3306, spec_type=MysqlSpec, module="aiomysql", extra="mysql"
         ),
-        Service.NNTP: ServiceInfo(default_port=119, spec_type=NntpSpec),
-        Service.NONE: ServiceInfo(default_port=None, spec_type=NoneSpec),
-        Service.ORACLE: ServiceInfo(
+        CheckService.NNTP: ServiceInfo(default_port=119, spec_type=NntpSpec),
+        CheckService.NONE: ServiceInfo(default_port=None, spec_type=NoneSpec),
+        CheckService.ORACLE: ServiceInfo(
             default_port=1521, spec_type=OracleSpec, module="oracledb", extra="oracle"
         ),
-        Service.PGSQL: ServiceInfo(
+        CheckService.PGSQL: ServiceInfo(
             default_port=5432, spec_type=PgsqlSpec, module="asyncpg", extra="pgsql"
         ),
-        Service.POP: ServiceInfo(default_port=110, spec_type=PopSpec),
-        Service.POPS: ServiceInfo(default_port=995, spec_type=PopSpec),
-        Service.RADIUS: ServiceInfo(
+        CheckService.POP: ServiceInfo(default_port=110, spec_type=PopSpec),
+        CheckService.POPS: ServiceInfo(default_port=995, spec_type=PopSpec),
+        CheckService.RADIUS: ServiceInfo(
             default_port=1812, spec_type=RadiusSpec, module="pyrad", extra="radius"
         ),
-        Service.SIMPLETCP: ServiceInfo(default_port=None, spec_type=SimpleTcpSpec),
-        Service.SIP: ServiceInfo(default_port=5060, spec_type=SipSpec),
-        Service.SMTP: ServiceInfo(default_port=25, spec_type=SmtpSpec),
-        Service.SUBMISSION: ServiceInfo(default_port=587, spec_type=SmtpSpec),
+        CheckService.SIMPLETCP: ServiceInfo(default_port=None, spec_type=SimpleTcpSpec),
+        CheckService.SIP: ServiceInfo(default_port=5060, spec_type=SipSpec),
+        CheckService.SMTP: ServiceInfo(default_port=25, spec_type=SmtpSpec),
+        CheckService.SUBMISSION: ServiceInfo(default_port=587, spec_type=SmtpSpec),
     }
 )
-"""Service word -> default port, spec type and optional driver (the one table; style.md 2.3)."""
+"""service= word -> default port, spec type and optional driver: the one table of services."""
 
 #: ldirectord picks the service from the *virtual* port when service= is absent.
-SERVICE_BY_PORT: Mapping[int, Service] = MappingProxyType(
+SERVICE_BY_PORT: Mapping[int, CheckService] = MappingProxyType(
     {
         info.default_port: svc
         for svc, info in SERVICES.items()
-        if info.default_port is not None and svc is not Service.SIMPLETCP
+        if info.default_port is not None and svc is not CheckService.SIMPLETCP
     }
 )
+
+
+@dataclass(frozen=True, slots=True)
+class SmtpServer:
+    """``smtp=``: where alert emails go. ``host`` is a name or an IP literal (IPv6 unbracketed)."""
+
+    host: str
+    port: int = SMTP_PORT
+
+    def __str__(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class MailAddress:
+    """One address of ``emailalert`` or ``emailalertfrom``, valid for both headers and SMTP.
+
+    ``domain`` is empty for a local mailbox (``emailalert = root``), which sendmail and most
+    SMTP servers deliver on the director itself.
+    """
+
+    username: str
+    domain: str = ""
+    display_name: str = ""
+
+    @property
+    def addr_spec(self) -> str:
+        """The bare address for the SMTP envelope (``MAIL FROM``, ``RCPT TO``, sendmail's argv)."""
+        return self.header.addr_spec
+
+    @property
+    def header(self) -> Address:
+        """The address as ``email`` takes it for a From or To header (it quotes as needed)."""
+        return Address(self.display_name, self.username, self.domain)
+
+    def __str__(self) -> str:
+        return str(self.header)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -201,7 +236,7 @@ class Real:
 class Virtual:
     """One virtual service with every effective setting."""
 
-    protocol: Protocol
+    protocol: ServiceProtocol
     family: int  # 4 or 6
     address: IPAddress | None  # None for firewall marks
     port: int  # 0 for firewall marks
@@ -216,7 +251,7 @@ class Virtual:
     checktype: CheckType = CheckType.NEGOTIATE
     #: N for ``checktype=N``: connect checks between two negotiate checks; 0 otherwise.
     combined_connects: int = 0
-    service: Service = Service.NONE
+    service: CheckService = CheckService.NONE
     checkcommand: str = "/bin/true"
     checkport: int | None = None
     checktimeout: float = 5.0
@@ -235,11 +270,18 @@ class Virtual:
     database: str = ""
     secret: str = field(default="", repr=False)
     httpsverify: bool = False
-    fallbackcommand: str | None = None
-    emailalert: tuple[str, ...] = ()
+    #: ``httpscafile`` as written: the CA file httpsverify trusts; None = the system's store.
+    httpscafile: str | None = None
+    #: ``dnsquerytype``; None = ldirectord's A, or PTR for an address.
+    dnsquerytype: DnsQueryType | None = None
+    #: The command's words, split once here as a shell would (ldirectord runs it through one);
+    #: the action and ``VIP:PORT protocol`` are appended at run time. Empty: none.
+    fallbackcommand: tuple[str, ...] = ()
+    emailalert: tuple[MailAddress, ...] = ()
     emailalertfreq: int = 0
     emailalertstatus: tuple[DaemonState, ...] = tuple(DaemonState)
-    smtp: str | None = None
+    #: None: the local sendmail (ldirectord's Mail::Send), else SMTP to this server.
+    smtp: SmtpServer | None = None
     monitorfile: str | None = None
     servicename: str | None = None
     comment: str | None = None
@@ -278,7 +320,8 @@ class Config:
     fork: bool = False
     supervised: bool = False
     readdquiescent: bool = False
-    emailalertfrom: str | None = None
+    #: None: ``<user>@<hostname>`` of the daemon, decided when the mail is sent.
+    emailalertfrom: MailAddress | None = None
     maintenancedir: str | None = None
     #: ldirector extension: seconds between two full comparisons of the kernel table with the
     #: desired one, so a manual ``ipvsadm`` edit to an owned service lasts at most this long.
@@ -299,3 +342,8 @@ class Config:
     def logs_to_syslog(self) -> bool:
         """ldirectord's rule: a logfile not starting with ``/`` names a syslog facility."""
         return not self.logfile.startswith("/")
+
+    @property
+    def syslog_facility(self) -> str | None:
+        """The syslog facility ``logfile`` names (already validated), or None for a file."""
+        return self.logfile if self.logs_to_syslog else None

@@ -10,7 +10,6 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TypeVar
@@ -18,53 +17,43 @@ from typing import TypeVar
 from checks.types import HttpMethod
 from ldirector.config import addresses
 from ldirector.config.converters import (
+    cafile_value,
     checktype_value,
+    compile_receive,
+    dnsquerytype_value,
     email_states,
+    fallbackcommand_value,
     httpstatus_value,
     logfile_value,
     netmask_value,
     sysctl_value,
 )
 from ldirector.config.directives import DIRECTIVES, Scope
-from ldirector.config.errors import Diagnostic, Severity, Span
+from ldirector.config.errors import Diagnostic, Severity, Span, internal_error
 from ldirector.config.lexer import Line
-from ldirector.config.model import Protocol, Service
+from ldirector.config.mail import email_addresses, email_from, smtp_value
+from ldirector.config.model import CheckService, ServiceProtocol
+from ldirector.config.names import Resolver
 from ldirector.config.raw import RawCommon, RawGlobal, RawReal, RawVirtual
 from ldirector.config.values import (
     Invalid,
     Lenient,
-    Resolver,
-    digits,
+    clip,
+    decimal,
     hint,
     integer,
     quoted,
     seconds,
+    shown,
     unquote,
     yes_no,
 )
+from ldirector.ipvs.types import SCHEDFLAG_WORDS, SCHEDULERS
 
-SCHEDULERS = frozenset(
-    [
-        "rr",
-        "wrr",
-        "lc",
-        "wlc",
-        "lblc",
-        "lblcr",
-        "dh",
-        "sh",
-        "sed",
-        "nq",
-        "fo",
-        "ovf",
-        "mh",
-        "twos",
-    ]  # kernel ip_vs_* modules
-)
-SCHEDFLAGS = frozenset(
-    ["sh-fallback", "sh-port", "mh-fallback", "mh-port", "flag-1", "flag-2", "flag-3"]
-)
-_SMTP = re.compile(r"[0-9A-Za-z._+-]+(?::[0-9]{1,5})?")
+SCHEDFLAGS = frozenset(SCHEDFLAG_WORDS)
+#: More real servers than this in one config is a typo in a range, not a deployment: each one
+#: is probed on its own, so the bound keeps a config from exhausting memory and sockets.
+MAX_REALS = 100_000
 _R = TypeVar("_R", bound=RawCommon)
 
 
@@ -81,6 +70,7 @@ class _Parser:
     def __init__(self, resolve: Resolver) -> None:
         self.resolve = resolve
         self.out = Parsed()
+        self.reals = 0  # real servers in the whole config, ranges expanded
 
     def error(self, span: Span, message: str) -> None:
         self.out.diagnostics.append(Diagnostic(Severity.ERROR, span, message))
@@ -125,6 +115,8 @@ class _Parser:
             raw.spans[line.key] = line.span
         except Invalid as exc:
             self.error(line.span, str(exc))
+        except Exception as exc:  # a bug: still one diagnostic at its line, never a traceback
+            self.error(line.span, internal_error(line.key, exc))
 
     def store_lenient(self, raw: RawCommon, line: Line, value: int) -> None:
         if line.key in {"checktimeout", "negotiatetimeout", "checkinterval", "resyncinterval"}:
@@ -139,6 +131,8 @@ class _Parser:
             raw.address = addresses.parse_virtual(line.value or "", family, self.resolve)
         except Invalid as exc:
             self.error(line.span, str(exc))
+        except Exception as exc:  # a bug: still one diagnostic at its line, never a traceback
+            self.error(line.span, internal_error(line.key, exc))
         # Kept even when invalid so that its indented lines are still checked, not misreported.
         self.out.virtuals.append(raw)
         return raw
@@ -168,6 +162,8 @@ class _Parser:
                 raw.failurecount = integer(value, f"invalid failure count{suffix}")
             case "quiescent" | "cleanstop" | "httpsverify":
                 setattr(raw, key, yes_no(key, value))
+            case "httpscafile":
+                raw.httpscafile = cafile_value(value)
             case "connecttimeout":
                 raise Invalid("connecttimeout directive deprecated in favour of negotiatetimeout")
             case "fallback" | "fallback6":
@@ -177,23 +173,15 @@ class _Parser:
                     raise Invalid(f'cannot specify "{key}" here.  please use "{other}" instead')
                 setattr(raw, key, addresses.parse_fallback(value, family, self.resolve))
             case "fallbackcommand":
-                command = value if glob else unquote(value)
-                if not command.strip('"').strip():
-                    raise Invalid("invalid fallback command")
-                raw.fallbackcommand = command
+                raw.fallbackcommand = fallbackcommand_value(value, glob)
             case "emailalert":
-                emails = tuple(a.strip() for a in unquote(value).split(",") if a.strip())
-                if not emails:
-                    raise Invalid("no email address specified")
-                raw.emailalert = emails
+                raw.emailalert = email_addresses(value)
             case "emailalertfreq":
                 raw.emailalertfreq = integer(value, "invalid email alert frequency", minimum=0)
             case "emailalertstatus":
                 raw.emailalertstatus = email_states(value)
             case "smtp":
-                if not _SMTP.fullmatch(unquote(value)):
-                    raise Invalid(f"invalid SMTP server address: {value!r}")
-                raw.smtp = unquote(value)
+                raw.smtp = smtp_value(value)
             case _:
                 return False
         return True
@@ -226,9 +214,7 @@ class _Parser:
                     raise Invalid("execute needs a config file name")
                 g.execute.append(value)
             case "emailalertfrom":
-                if not unquote(value):
-                    raise Invalid("no email from address specified")
-                g.emailalertfrom = unquote(value)
+                g.emailalertfrom = email_from(value)
             case "maintenancedir":
                 path = unquote(value)
                 if not path:
@@ -264,31 +250,40 @@ class _Parser:
                 if family != v.family:
                     other = "real" if key == "real6" else "real6"
                     raise Invalid(f'cannot specify "{key}" here.  please use "{other}" instead')
-                v.reals.append(
-                    RawReal(addresses.parse_real(value, family, self.resolve), line.span)
-                )
+                real = addresses.parse_real(value, family, self.resolve)
+                self.reals += len(real.addresses)
+                if self.reals > MAX_REALS:
+                    if self.reals - len(real.addresses) <= MAX_REALS:  # report the crossing once
+                        raise Invalid(
+                            f"too many real servers: this line brings the config to {self.reals}"
+                            f" (at most {MAX_REALS})"
+                        )
+                    return
+                v.reals.append(RawReal(real, line.span))
             case "checktype":
                 v.checktype, v.combined_connects = checktype_value(value)
             case "service":
                 word = value.split()[0].lower() if value.split() else ""
                 try:
-                    v.service = Service(word)
+                    v.service = CheckService(word)
                 except ValueError:
                     raise Invalid(
                         "service must be "
-                        + ", ".join(sorted(Service)[:-1])
+                        + ", ".join(sorted(CheckService)[:-1])
                         + " or submission"
-                        + hint(word, Service)
+                        + hint(word, CheckService)
                     ) from None
             case "checkport":
-                if not digits(value) or not 1 <= int(value) <= 65535:
+                checkport = decimal(value, 1, 65535)
+                if checkport is None:
                     raise Invalid("checkport must be in range 1..65535")
-                v.checkport = int(value)
+                v.checkport = checkport
             case "request":
                 v.request = quoted(value, "no request string specified")
             case "receive":
-                v.receive = quoted(value, "invalid receive string")
-                v.receive_re = compile_receive(v.receive)
+                receive = quoted(value, "invalid receive string")
+                # Both or neither: build reads the pattern and the text as one setting.
+                v.receive_re, v.receive = compile_receive(receive), receive
             case "httpmethod":
                 try:
                     v.httpmethod = HttpMethod(value.upper())
@@ -296,6 +291,8 @@ class _Parser:
                     raise Invalid("httpmethod must be GET or HEAD") from None
             case "virtualhost":
                 v.virtualhost = quoted(value, "invalid virtualhost")
+            case "dnsquerytype":
+                v.dnsquerytype = dnsquerytype_value(value)
             case "login":
                 v.login = quoted(value, "invalid login string")
             case "passwd":
@@ -316,15 +313,20 @@ class _Parser:
                 if not re.fullmatch(r"[a-z]+", value):
                     raise Invalid("invalid scheduler, should be only lowercase letters (a-z)")
                 if value not in SCHEDULERS:
-                    self.warn(line.span, f"unknown scheduler {value!r}: the kernel may lack it")
+                    self.warn(
+                        line.span, f"unknown scheduler {shown(value)}: the kernel may lack it"
+                    )
                 v.scheduler = value
             case "schedflags":
-                flags = tuple(f for f in value.split()[0].split(",") if f)
+                words = value.split()
+                if not words:
+                    raise Invalid("schedflags needs a value: schedflags = FLAG[,FLAG...]")
+                flags = tuple(f for f in words[0].split(",") if f)
                 bad = [f for f in flags if f not in SCHEDFLAGS]
                 if bad or not flags:
-                    shown = ", ".join(bad) if bad else repr(value)
+                    listed = ", ".join(bad) if bad else repr(value)
                     raise Invalid(
-                        f"invalid sched-flags: {shown} (known: "
+                        f"invalid sched-flags: {listed} (known: "
                         + ", ".join(sorted(SCHEDFLAGS))
                         + ")"
                     )
@@ -336,19 +338,20 @@ class _Parser:
                 v.netmask = netmask_value(value, v.family)
             case "protocol":
                 try:
-                    v.protocol = Protocol(value)
+                    v.protocol = ServiceProtocol(value)
                 except ValueError:
                     raise Invalid("invalid protocol: must be tcp, udp or fwm") from None
             case "ops":
                 v.ops = yes_no(key, value)
             case "monitorfile":
-                v.monitorfile = quoted(value, "invalid monitorfile")
-                parent = os.path.dirname(v.monitorfile) or "."
+                monitorfile = quoted(value, "invalid monitorfile")
+                parent = os.path.dirname(monitorfile) or "."
                 if not os.path.isdir(parent):
                     raise Invalid(
-                        f"unable to open monitorfile {v.monitorfile}: "
+                        f"unable to open monitorfile {monitorfile}: "
                         f"directory {parent} does not exist"
                     )
+                v.monitorfile = monitorfile
             case "servicename":
                 v.servicename = value
             case "comment":
@@ -364,19 +367,8 @@ def parse_lines(lines: list[Line], resolve: Resolver) -> Parsed:
     return _Parser(resolve).run(lines)
 
 
-def compile_receive(receive: str) -> re.Pattern[str]:
-    """A receive string is a regular expression (Perl's; Python's syntax is nearly the same)."""
-    try:
-        # Python warns (FutureWarning) about sets like "[[a]" whose meaning it may change one
-        # day; today it reads them as Perl does, and a warning must not escape the loader.
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return re.compile(receive)
-    except (re.error, RecursionError, OverflowError) as exc:
-        raise Invalid(f"invalid receive string: not a regular expression ({exc})") from None
-
-
 def _unknown(key: str) -> str:
+    key = clip(key)
     hint = difflib.get_close_matches(key.lower(), list(DIRECTIVES), n=1)
     if hint:
         return f"unknown directive {key!r} (did you mean {hint[0]!r}?)"

@@ -10,10 +10,17 @@ import re
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address
 
-from checks.types import HttpMethod
+from checks.types import DnsQueryType, HttpMethod
 from ldirector.config.addresses import FallbackLine, RealLine, VirtualAddress
 from ldirector.config.errors import Span
-from ldirector.config.model import CheckType, DaemonState, Protocol, Service
+from ldirector.config.model import (
+    CheckService,
+    CheckType,
+    DaemonState,
+    MailAddress,
+    ServiceProtocol,
+    SmtpServer,
+)
 
 
 @dataclass
@@ -29,12 +36,14 @@ class RawCommon:
     cleanstop: bool | None = None
     fallback: FallbackLine | None = None
     fallback6: FallbackLine | None = None
-    fallbackcommand: str | None = None
-    emailalert: tuple[str, ...] | None = None
+    fallbackcommand: tuple[str, ...] | None = None
+    emailalert: tuple[MailAddress, ...] | None = None
     emailalertfreq: int | None = None
     emailalertstatus: tuple[DaemonState, ...] | None = None
-    smtp: str | None = None
+    smtp: SmtpServer | None = None
     httpsverify: bool | None = None
+    #: ``httpscafile``: the path as written and the PEM text read from it.
+    httpscafile: tuple[str, str] | None = None
     #: Line of the last occurrence of each directive, for diagnostics about effective values.
     spans: dict[str, Span] = field(default_factory=dict)
 
@@ -50,7 +59,7 @@ class RawGlobal(RawCommon):
     fork: bool | None = None
     supervised: bool | None = None
     readdquiescent: bool | None = None
-    emailalertfrom: str | None = None
+    emailalertfrom: MailAddress | None = None
     maintenancedir: str | None = None
     resyncinterval: float | None = None
     httpstatus: tuple[str, int] | None = None
@@ -75,13 +84,14 @@ class RawVirtual(RawCommon):
     reals: list[RawReal] = field(default_factory=list)
     checktype: CheckType | None = None
     combined_connects: int = 0
-    service: Service | None = None
+    service: CheckService | None = None
     checkport: int | None = None
     request: str | None = None
     receive: str | None = None
     receive_re: re.Pattern[str] | None = None
     httpmethod: HttpMethod | None = None
     virtualhost: str | None = None
+    dnsquerytype: DnsQueryType | None = None
     login: str | None = None
     passwd: str | None = None
     database: str | None = None
@@ -91,7 +101,7 @@ class RawVirtual(RawCommon):
     schedflags: tuple[str, ...] | None = None
     persistent: int | None = None
     netmask: IPv4Address | int | None = None
-    protocol: Protocol | None = None
+    protocol: ServiceProtocol | None = None
     ops: bool | None = None
     monitorfile: str | None = None
     servicename: str | None = None

@@ -6,6 +6,7 @@ they are set.
 
 from __future__ import annotations
 
+import shlex
 from ipaddress import IPv6Address
 
 from ldirector.config.errors import Diagnostic
@@ -38,7 +39,7 @@ def config_json(config: Config) -> Json:
             "fork": config.fork,
             "supervised": config.supervised,
             "readdquiescent": config.readdquiescent,
-            "emailalertfrom": config.emailalertfrom,
+            "emailalertfrom": _text(config.emailalertfrom),
             "maintenancedir": config.maintenancedir,
             "resyncinterval": config.resyncinterval,
             "httpstatus": _hostport(config.httpstatus),
@@ -69,8 +70,8 @@ def diagnostic_json(d: Diagnostic) -> Json:
     }
 
 
-def _address(address: object) -> str | None:
-    return None if address is None else str(address)
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
 
 
 def virtual_json(v: Virtual) -> Json:
@@ -80,7 +81,7 @@ def virtual_json(v: Virtual) -> Json:
         "line": v.span.line,
         "protocol": str(v.protocol),
         "family": v.family,
-        "address": _address(v.address),
+        "address": _text(v.address),
         "port": v.port,
         "fwmark": v.fwmark,
         "scheduler": v.scheduler,
@@ -104,6 +105,8 @@ def virtual_json(v: Virtual) -> Json:
             "httpmethod": str(v.httpmethod),
             "virtualhost": v.virtualhost,
             "httpsverify": v.httpsverify,
+            "httpscafile": v.httpscafile,
+            "dnsquerytype": _text(v.dnsquerytype),
             "login": v.login,
             "passwd_set": bool(v.passwd),
             "database": v.database,
@@ -112,11 +115,11 @@ def virtual_json(v: Virtual) -> Json:
         "quiescent": v.quiescent,
         "cleanstop": v.cleanstop,
         "fallback": None if v.fallback is None else fallback_json(v.fallback),
-        "fallbackcommand": v.fallbackcommand,
-        "emailalert": list(v.emailalert),
+        "fallbackcommand": shlex.join(v.fallbackcommand) if v.fallbackcommand else None,
+        "emailalert": [str(a) for a in v.emailalert],
         "emailalertfreq": v.emailalertfreq,
         "emailalertstatus": [str(s) for s in v.emailalertstatus],
-        "smtp": v.smtp,
+        "smtp": _text(v.smtp),
         "monitorfile": v.monitorfile,
         "servicename": v.servicename,
         "comment": v.comment,
@@ -126,7 +129,7 @@ def virtual_json(v: Virtual) -> Json:
 
 def fallback_json(f: Fallback) -> Json:
     """The effective fallback server."""
-    return {"address": str(f.address), "port": f.port, "forward": str(f.forward)}
+    return {"address": str(f.address), "port": f.port, "forward": f.forward.word}
 
 
 def real_json(r: Real) -> Json:
@@ -134,7 +137,7 @@ def real_json(r: Real) -> Json:
     return {
         "address": str(r.address),
         "port": r.port,
-        "forward": str(r.forward),
+        "forward": r.forward.word,
         "weight": r.weight,
         "lower": r.lower,
         "upper": r.upper,

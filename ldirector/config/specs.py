@@ -13,6 +13,7 @@ from typing import assert_never
 from checks.types import (
     CheckSpec,
     ConnectSpec,
+    DnsQueryType,
     DnsSpec,
     ExternalSpec,
     FtpSpec,
@@ -32,7 +33,7 @@ from checks.types import (
     SipSpec,
     SmtpSpec,
 )
-from ldirector.config.model import CheckType, Protocol, Service
+from ldirector.config.model import CheckService, CheckType, ServiceProtocol
 
 _ABSOLUTE_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 
@@ -41,8 +42,8 @@ _ABSOLUTE_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://")
 class CheckInputs:
     """The effective per-virtual settings a spec is built from."""
 
-    service: Service
-    protocol: Protocol
+    service: CheckService
+    protocol: ServiceProtocol
     checktype: CheckType
     request: str | None  # as written, None when unset
     receive: re.Pattern[str] | None
@@ -57,6 +58,9 @@ class CheckInputs:
     checkcount: int
     httpsverify: bool
     hostname: str
+    #: PEM text of ``httpscafile`` (None: the system's CA store).
+    ca_certs: str | None = None
+    dnsquerytype: DnsQueryType | None = None
 
 
 def normalize_request(request: str | None) -> str:
@@ -68,7 +72,7 @@ def normalize_request(request: str | None) -> str:
     return "/" + request
 
 
-def _bare(request: str | None) -> str:
+def bare_request(request: str | None) -> str:
     """The request without ldirectord's leading ``/`` (DNS names, LDAP bases, SQL, simpletcp)."""
     return normalize_request(request)[1:] if not _ABSOLUTE_URL.match(request or "") else ""
 
@@ -76,57 +80,63 @@ def _bare(request: str | None) -> str:
 def negotiate_spec(c: CheckInputs) -> CheckSpec:
     """The service check of ``checktype=negotiate`` (and of the negotiate rounds of ``N``)."""
     match c.service:
-        case Service.HTTP | Service.HTTPS | Service.HTTP_PROXY:
+        case CheckService.HTTP | CheckService.HTTPS | CheckService.HTTP_PROXY:
             return HttpSpec(
-                tls=c.service is Service.HTTPS,
-                proxy=c.service is Service.HTTP_PROXY,
+                tls=c.service is CheckService.HTTPS,
+                proxy=c.service is CheckService.HTTP_PROXY,
                 request=normalize_request(c.request),
                 receive=c.receive,
                 method=c.httpmethod,
                 virtualhost=c.virtualhost,
                 verify_tls=c.httpsverify,
+                ca_certs=c.ca_certs if c.httpsverify else None,
             )
-        case Service.DNS:
+        case CheckService.DNS:
             return DnsSpec(
-                query=_bare(c.request), receive=c.receive, tcp=c.protocol is Protocol.TCP
+                query=bare_request(c.request),
+                receive=c.receive,
+                tcp=c.protocol is ServiceProtocol.TCP,
+                qtype=c.dnsquerytype,
             )
-        case Service.SIMPLETCP:
-            return SimpleTcpSpec(request=_bare(c.request).replace("\\n", "\n"), receive=c.receive)
-        case Service.SIP:
+        case CheckService.SIMPLETCP:
+            return SimpleTcpSpec(
+                request=bare_request(c.request).replace("\\n", "\n"), receive=c.receive
+            )
+        case CheckService.SIP:
             # B15 fixed: the default login applies whether service= was written or inferred.
             return SipSpec(login=c.login or f"ldirectord@{c.hostname}")
-        case Service.FTP:
+        case CheckService.FTP:
             return FtpSpec(
                 login=c.login or "anonymous",
                 passwd=c.passwd or f"ldirectord@{c.hostname}",
                 request=normalize_request(c.request),
                 receive=c.receive,
             )
-        case Service.SMTP | Service.SUBMISSION:
+        case CheckService.SMTP | CheckService.SUBMISSION:
             return SmtpSpec()
-        case Service.POP | Service.POPS:
-            return PopSpec(tls=c.service is Service.POPS, login=c.login, passwd=c.passwd)
-        case Service.IMAP | Service.IMAPS:
-            return ImapSpec(tls=c.service is Service.IMAPS, login=c.login, passwd=c.passwd)
-        case Service.NNTP:
+        case CheckService.POP | CheckService.POPS:
+            return PopSpec(tls=c.service is CheckService.POPS, login=c.login, passwd=c.passwd)
+        case CheckService.IMAP | CheckService.IMAPS:
+            return ImapSpec(tls=c.service is CheckService.IMAPS, login=c.login, passwd=c.passwd)
+        case CheckService.NNTP:
             return NntpSpec()
-        case Service.LDAP | Service.LDAPS:
+        case CheckService.LDAP | CheckService.LDAPS:
             return LdapSpec(
-                tls=c.service is Service.LDAPS,
-                base=_bare(c.request),
+                tls=c.service is CheckService.LDAPS,
+                base=bare_request(c.request),
                 receive=c.receive,
                 login=c.login,
                 passwd=c.passwd,
             )
-        case Service.MYSQL:
+        case CheckService.MYSQL:
             return MysqlSpec(login=c.login, passwd=c.passwd, database=c.database, query=_sql(c))
-        case Service.PGSQL:
+        case CheckService.PGSQL:
             return PgsqlSpec(login=c.login, passwd=c.passwd, database=c.database, query=_sql(c))
-        case Service.ORACLE:
+        case CheckService.ORACLE:
             return OracleSpec(login=c.login, passwd=c.passwd, database=c.database, query=_sql(c))
-        case Service.RADIUS:
+        case CheckService.RADIUS:
             return RadiusSpec(login=c.login, passwd=c.passwd, secret=c.secret)
-        case Service.NONE:
+        case CheckService.NONE:
             return NoneSpec()
         case _:  # pragma: no cover
             assert_never(c.service)
@@ -138,7 +148,7 @@ def _sql(c: CheckInputs) -> str:
 
 def connect_spec(c: CheckInputs) -> CheckSpec:
     """A plain connect check; on UDP services ldirectord pings instead."""
-    if c.protocol is Protocol.UDP:
+    if c.protocol is ServiceProtocol.UDP:
         return PingSpec(count=c.checkcount, attempt_timeout=c.checktimeout)
     return ConnectSpec()
 
@@ -167,11 +177,13 @@ def primary_spec(c: CheckInputs, negotiate: CheckSpec, connect: CheckSpec) -> Ch
 def missing_settings(c: CheckInputs) -> str | None:
     """What the service check cannot run without, as a message; None when complete."""
     match c.service:
-        case Service.MYSQL | Service.PGSQL | Service.ORACLE if not (c.login and c.request):
+        case CheckService.MYSQL | CheckService.PGSQL | CheckService.ORACLE if not (
+            c.login and c.request
+        ):
             return f"service={c.service} needs login= and request= (the SQL query to run)"
-        case Service.DNS if not c.request:
+        case CheckService.DNS if not c.request:
             return "service=dns needs request= (the name to look up)"
-        case Service.RADIUS if not c.login:
+        case CheckService.RADIUS if not c.login:
             return "service=radius needs login= (and usually passwd= and secret=)"
         case _:
             return None

@@ -1,7 +1,8 @@
-"""Value converters for the config parser: yes/no, numbers, quoted strings, ports, host names.
+"""Value grammars for the config parser: yes/no, numbers, ports, marks, quoted strings, IP
+literals. Pure: no name is resolved here (``ldirector.config.names`` does that), so the other
+layers may parse numbers and ports with the same rules.
 
-Each raises ``Invalid`` with the one-line message the parser reports at the directive's line. Name
-resolution goes through an injectable ``Resolver`` so that tests never depend on DNS.
+Each raises ``Invalid`` with the one-line message the parser reports at the directive's line.
 """
 
 from __future__ import annotations
@@ -9,19 +10,13 @@ from __future__ import annotations
 import difflib
 import functools
 import re
-import socket
-import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from ipaddress import IPv4Address, IPv6Address, ip_address
 
 IPAddress = IPv4Address | IPv6Address
 
-#: (name, family 4|6) -> address; raises ``Invalid`` when the name does not resolve.
-Resolver = Callable[[str, int], IPAddress]
-
 _DIGITS = re.compile(r"[0-9]+")
 _NUMBER = re.compile(r"[0-9]+(?:\.[0-9]+)?")
-_HOSTNAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})")
 
 
 def digits(text: str) -> bool:
@@ -35,8 +30,11 @@ def hint(word: str, choices: Iterable[str]) -> str:
     return f" (did you mean {close[0]!r}?)" if close else ""
 
 
-class Invalid(Exception):
-    """A value is wrong; the message is what the user sees after ``FILE:LINE: error:``."""
+class Invalid(ValueError):
+    """A value is wrong; the message is what the user sees after ``FILE:LINE: error:``.
+
+    A ValueError, so that layers importing ``parse_port`` or ``parse_fwmark`` need not know it.
+    """
 
 
 class Lenient(Exception):
@@ -45,6 +43,50 @@ class Lenient(Exception):
     def __init__(self, value: int, message: str) -> None:
         super().__init__(message)
         self.value = value
+
+
+def decimal(text: str, minimum: int, maximum: int) -> int | None:
+    """``text`` as a whole number in ``minimum..maximum``, or None.
+
+    Only ASCII digits count (``int()`` also reads '٣', ``isdigit()`` also takes '³'), and the
+    length is checked before converting: ``int()`` of a few thousand digits raises.
+    """
+    if not digits(text):
+        return None
+    significant = text.lstrip("0") or "0"
+    if len(significant) > len(str(maximum)):
+        return None
+    number = int(significant)
+    return number if minimum <= number <= maximum else None
+
+
+def parse_port(text: str, minimum: int = 1) -> int:
+    """A port number written in ASCII digits, ``minimum..65535``; ``Invalid`` otherwise.
+
+    The one port grammar: the config and the command line both use it.
+    """
+    number = decimal(text, minimum, 65535)
+    if number is None:
+        raise Invalid(f"invalid port {clip(text)}: expected a number {minimum}..65535")
+    return number
+
+
+def parse_fwmark(text: str) -> int:
+    """A firewall mark written in ASCII digits, 1..4294967295; ``Invalid`` otherwise."""
+    number = decimal(text, 1, 2**32 - 1)
+    if number is None:
+        raise Invalid(f"invalid firewall mark {clip(text)}: marks are 1..4294967295")
+    return number
+
+
+def clip(text: str, limit: int = 60) -> str:
+    """``text`` cut short for a diagnostic, so that one line stays readable."""
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def shown(text: str) -> str:
+    """``text`` quoted and cut short for a diagnostic."""
+    return repr(clip(text))
 
 
 def yes_no(name: str, value: str | None) -> bool:
@@ -62,17 +104,17 @@ def integer(value: str | None, message: str, minimum: int = 1, maximum: int = 2*
     raises ``Invalid``."""
     text = value or ""
     if _DIGITS.fullmatch(text):
-        number = int(text)
-        if not minimum <= number <= maximum:
-            raise Invalid(f"{message}: {text} is not in {minimum}..{maximum}")
+        number = decimal(text, minimum, maximum)
+        if number is None:
+            raise Invalid(f"{message}: {clip(text)} is not in {minimum}..{maximum}")
         return number
     m = _DIGITS.search(text)
     if m is None:
-        raise Invalid(f"{message}: {text!r}" if text else message)
-    number = int(m.group())
-    if not minimum <= number <= maximum:
-        raise Invalid(f"{message}: {text!r}")
-    raise Lenient(number, f"{text!r} is read as {number}, as ldirectord does")
+        raise Invalid(f"{message}: {shown(text)}" if text else message)
+    number = decimal(m.group(), minimum, maximum)
+    if number is None:
+        raise Invalid(f"{message}: {shown(text)}")
+    raise Lenient(number, f"{shown(text)} is read as {number}, as ldirectord does")
 
 
 def seconds(value: str | None, message: str) -> float:
@@ -81,7 +123,7 @@ def seconds(value: str | None, message: str) -> float:
     if _NUMBER.fullmatch(text):
         number = float(text)
         if number <= 0 or number > 86400 * 365:
-            raise Invalid(f"{message}: {text} is not a positive number of seconds")
+            raise Invalid(f"{message}: {clip(text)} is not a positive number of seconds")
         return number
     return float(integer(value, message, minimum=1, maximum=86400 * 365))
 
@@ -100,26 +142,10 @@ def unquote(text: str) -> str:
         return text
     end = text.rfind('"')
     if end == 0:
-        raise Invalid(f"missing closing quote in {text!r}")
+        raise Invalid(f"missing closing quote in {shown(text)}")
     if text[end + 1 :].strip():
-        raise Invalid(f"unexpected text after the closing quote: {text[end + 1 :].strip()!r}")
+        raise Invalid(f"unexpected text after the closing quote: {shown(text[end + 1 :].strip())}")
     return text[1:end]
-
-
-def port(text: str, protocol: str | None, what: str) -> int:
-    """A port number 0..65535 or an /etc/services name for ``protocol`` (None: any protocol)."""
-    if _DIGITS.fullmatch(text):
-        number = int(text)
-        if number > 65535:
-            raise Invalid(f"invalid port ({text}) for {what}: ports are 0..65535")
-        return number
-    try:
-        if protocol is None:
-            return socket.getservbyname(text)
-        return socket.getservbyname(text, protocol)
-    except OSError:
-        proto = f"/{protocol}" if protocol else ""
-        raise Invalid(f"invalid port ({text}) for {what} (could not resolve port{proto})") from None
 
 
 @functools.lru_cache(maxsize=65536)  # configs repeat the same few reals many times
@@ -129,51 +155,3 @@ def literal(text: str) -> IPAddress | None:
         return ip_address(text)
     except ValueError:
         return None
-
-
-def host(text: str, family: int, resolve: Resolver, what: str) -> IPAddress:
-    """An address of ``family`` (4 or 6) from a literal or a host name resolved now."""
-    address = literal(text)
-    if address is not None:
-        if address.version != family:
-            raise Invalid(f"invalid address ({text}) for {what}: not an IPv{family} address")
-        return address
-    if not _HOSTNAME.fullmatch(text) or digits(text.replace(".", "")):
-        raise Invalid(f"invalid address ({text}) for {what}")
-    return resolve(text, family)
-
-
-def system_resolver(timeout: float = 5.0) -> Resolver:
-    """Resolve with getaddrinfo, caching each name, giving up after ``timeout`` seconds.
-
-    getaddrinfo cannot be cancelled, so it runs in a daemon thread that is abandoned on timeout:
-    a dead DNS server costs ``timeout`` once per name, never a hung ``ldirector check``.
-    """
-    cache: dict[tuple[str, int], IPAddress | str] = {}
-
-    def lookup(name: str, family: int) -> IPAddress | str:
-        box: list[IPAddress | str] = []
-        af = socket.AF_INET6 if family == 6 else socket.AF_INET
-
-        def work() -> None:
-            try:
-                infos = socket.getaddrinfo(name, None, af, socket.SOCK_STREAM)
-                box.append(ip_address(infos[0][4][0]))
-            except (OSError, UnicodeError, IndexError, ValueError) as exc:
-                box.append(str(exc) or "no address")
-
-        thread = threading.Thread(target=work, name=f"resolve {name}", daemon=True)
-        thread.start()
-        thread.join(timeout)
-        return box[0] if box else f"timed out after {timeout:g}s"
-
-    def resolve(name: str, family: int) -> IPAddress:
-        key = (name.lower(), family)
-        if key not in cache:
-            cache[key] = lookup(name, family)
-        found = cache[key]
-        if isinstance(found, str):
-            raise Invalid(f"could not resolve host {name!r} (IPv{family}): {found}")
-        return found
-
-    return resolve

@@ -1,11 +1,11 @@
-"""The running core of ``ldirector start``: probes, health and the kernel table in one loop.
+"""The running core of ``ldirector start``: checks, health and the kernel table in one loop.
 
-``Engine`` (in ``core``) joins the scheduler, the health state machine, the desired table and
-``reconcile.diff`` over an IPVS backend; the other modules are its edges (probe planning,
-fallbackcommand, maintenancedir).
+``Engine`` joins the scheduler, the health of every real (``observed``), the desired table and
+``reconcile.diff`` over an IPVS backend, and tells what the kernel took (``oplog``); the other
+modules are its edges (fallbackcommand, maintenancedir, monitorfile).
 """
 
-from ldirector.engine.core import DEFAULT_RESYNC_INTERVAL, Engine
-from ldirector.engine.notices import Notice
+from ldirector.core.events import Notice
+from ldirector.engine.engine import DEFAULT_RESYNC_INTERVAL, Engine
 
 __all__ = ["DEFAULT_RESYNC_INTERVAL", "Engine", "Notice"]

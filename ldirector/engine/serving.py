@@ -1,29 +1,28 @@
 """Which virtuals are serving (a real up and not held by an operator), and what a flip of that
-sets off: the fallback events and the fallbackcommands.
+sets off: the fallbackcommands.
 
 Sits beside the engine's health map: after each reconcile the engine asks it to look again at
-the virtuals that moved. The kernel side of a fallback (the fallback server in the table) is the
-desired table's business; this is only the telling and the commands.
+the virtuals that moved. The fallback server itself is the desired table's business, and its
+log lines are the kernel's (``ldirector.engine.oplog``); this is only the commands, which run
+on a flip whether or not a fallback server is configured.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Collection, Mapping
 
-from ldirector.desired import HoldMap, RealKey, policy
-from ldirector.engine.fallbackcmd import FallbackCommands
-from ldirector.engine.layout import Layout
-from ldirector.engine.notices import Notice
-from ldirector.health import CheckMode, Event, EventKind, RealHealth, Status, fallback_event
+from ldirector.core.desired import HoldMap, RealKey, policy
+from ldirector.core.health import CheckMode, RealHealth, Status, fallback_switch
+from ldirector.core.layout import Layout
+from ldirector.engine.fallbackcommands import FallbackCommands
 from ldirector.ipvs.types import ServiceKey
 
 
 class Serving:
     """Per virtual: was a real up when last looked at (None until first decided)."""
 
-    def __init__(self, commands: FallbackCommands, notify: Callable[[Notice], None]) -> None:
+    def __init__(self, commands: FallbackCommands) -> None:
         self.commands = commands
-        self._notify = notify
         self._state: dict[ServiceKey, bool] = {}
 
     def update(
@@ -33,7 +32,7 @@ class Serving:
         holds: HoldMap,
         only: Collection[ServiceKey] | None = None,
     ) -> None:
-        """Fire fallback events and fallbackcommands for virtuals whose "any real up" flipped.
+        """Run the fallbackcommands of virtuals whose "any real up" flipped.
 
         ``only``: just the virtuals of these services (the others did not move).
         """
@@ -47,13 +46,10 @@ class Serving:
             now = any(health[k].status is Status.UP and k not in holds for k in laid.reals)
             before = self._state.get(key)
             self._state[key] = now
-            if before is None and not now:
-                event: Event | None = Event(kind=EventKind.FALLBACK_ON)  # nothing up at start
-            else:
-                event = fallback_event(rules, now if before is None else before, now)
-            if event is not None:
-                self._notify(Notice(virtual, event))
-                self.commands.run(virtual, "stop" if now else "start")
+            # First look (start): taken as serving before, so nothing up switches on at once.
+            on = fallback_switch(rules, True if before is None else before, now)
+            if on is not None:
+                self.commands.run(virtual, "start" if on else "stop")
 
     def keep(self, keys: Collection[ServiceKey]) -> None:
         """Forget the virtuals a reload removed."""

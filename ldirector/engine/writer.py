@@ -1,5 +1,6 @@
 """The one writer of the kernel table: the owned set kept on disk before anything is created,
-each batch of ops told (in ldirectord's wording) and then applied, and the kernel toggles.
+each batch of ops applied and then what the kernel took told (in ldirectord's wording), and the
+kernel toggles.
 
 Sits between the engine, which decides what the table should hold, and the IPVS backend. The
 lock serialises every read-decide-write of the table: a resync, a batch of transitions, an
@@ -10,17 +11,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable, Collection, Mapping, Sequence
 
 from ldirector.config.model import Config
 from ldirector.ipvs.backend import ApplyError, IpvsBackend
 from ldirector.ipvs.toggles import ToggleError
 from ldirector.ipvs.types import IpvsTable, Op, ServiceKey
-from ldirector.owned import OwnedStore
-from ldirector.status import Counters
+from ldirector.observe.snapshot import Counters
+from ldirector.state.owned import OwnedStore
 
-# Logged under the engine's name, as before this module was split out: log filters keep working.
-log = logging.getLogger("ldirector.engine.core")
+# The engine's logger: every line about the table comes from one name, so one filter sees them.
+log = logging.getLogger("ldirector.engine.engine")
 
 #: Writes the kernel toggles a config asks for (``ldirector.ipvs.toggles.apply`` in the
 #: daemon). Blocking; it runs in a thread. Raises ToggleError or OSError on failure.
@@ -53,29 +55,31 @@ class TableWriter:
         """Own every configured service, and keep owning those the kernel still holds.
 
         Written before the ops it covers are applied, so a crash keeps the claim; inline, not
-        in a thread: a few lines, written only when ownership changes. OSError if it cannot be
-        saved.
+        in a thread: a few lines, written only when ownership changes. Best effort: a file that
+        cannot be written is logged once by the store and retried here at every reconcile.
         """
         owned = frozenset(set(configured) | (self.owned & actual.services.keys()))
         if owned != self.owned:
             self.owned = owned
             self._store.save(owned)
+        else:
+            self._store.flush()
 
     def release(self, cleaned: Collection[ServiceKey], left: Collection[ServiceKey]) -> None:
         """Stop owning the services a cleanstop deleted (one still in the kernel stays owned)."""
         self.owned = frozenset(k for k in self.owned if k not in cleaned or k in left)
         self._store.save(self.owned)
 
-    async def apply(self, ops: Sequence[Op], announce: Callable[[Sequence[Op]], None]) -> None:
-        """Tell the ops (``announce``: the log lines and notices), then apply them.
+    async def apply(self, ops: Sequence[Op], tell: Callable[[Sequence[Op]], None]) -> None:
+        """Apply the ops, then ``tell`` (the log lines and notices) those the kernel took.
 
-        An op the kernel refuses is logged and counted: the table did not take everything
-        (B18), the next resync sees the real state and tries again, and nothing here pretends
-        it worked.
+        An op the kernel refuses is logged, counted and not told: the table did not take
+        everything (B18), the next resync sees the real state and tries again, and nothing here
+        pretends it worked. When the backend cannot say which ops it took (the exchange broke
+        off), none is told and the error is raised.
         """
         if not ops:
             return
-        announce(ops)
         self._counters.ops += len(ops)
         try:
             await self.backend.apply(ops)
@@ -83,6 +87,9 @@ class TableWriter:
             self._counters.op_errors += len(exc.failures)
             for failure in exc.failures:
                 log.error("%s", failure)
+            tell(_taken(ops, exc))
+            return
+        tell(ops)
 
     async def write_sysctls(self, config: Config) -> None:
         """The kernel toggles ``config`` asks for; a failure is logged, never raised."""
@@ -92,3 +99,18 @@ class TableWriter:
             await asyncio.to_thread(self._sysctls, config.sysctls)
         except (ToggleError, OSError) as exc:
             log.error("cannot set IPVS kernel settings: %s", exc)
+
+
+def _taken(ops: Sequence[Op], error: ApplyError) -> list[Op]:
+    """The ops of a batch the kernel took: all but those ``error`` names (equal ops count once
+    each); none when a failure names no op, as then which ones failed is unknown."""
+    refused = Counter(failure.op for failure in error.failures)
+    if None in refused:
+        return []  # tell nothing rather than something false
+    taken: list[Op] = []
+    for op in ops:
+        if refused[op] > 0:
+            refused[op] -= 1
+        else:
+            taken.append(op)
+    return taken

@@ -1,10 +1,17 @@
-"""IPVS: the typed table model, the backends that read and change it, and the kernel toggles.
+"""IPVS: the typed table model, the backend that reads and changes it, and the kernel toggles.
 
-The engine imports the types and one backend from here; only `ipvs.netlink` talks to a kernel.
+The engine imports the types and the backend protocol from here; only `ipvs.netlink` talks to a
+kernel. The in-memory fake for tests is `ldirector.testing.FakeBackend`.
 """
 
-from ldirector.ipvs.backend import ApplyError, IpvsBackend, IpvsError, IpvsUnavailable
-from ldirector.ipvs.fake import FakeBackend
+from ldirector.ipvs.backend import (
+    ApplyError,
+    IpvsBackend,
+    IpvsError,
+    IpvsUnavailable,
+    MalformedReply,
+)
+from ldirector.ipvs.sync import DaemonState, SyncDaemon
 from ldirector.ipvs.types import (
     AddDest,
     AddService,
@@ -16,6 +23,8 @@ from ldirector.ipvs.types import (
     EditDest,
     EditService,
     Family,
+    ForeignDest,
+    ForeignService,
     Forward,
     FwmarkServiceKey,
     InetServiceKey,
@@ -33,6 +42,7 @@ __all__ = [
     "AddDest",
     "AddService",
     "ApplyError",
+    "DaemonState",
     "DelDest",
     "DelService",
     "Dest",
@@ -40,8 +50,9 @@ __all__ = [
     "DestKey",
     "EditDest",
     "EditService",
-    "FakeBackend",
     "Family",
+    "ForeignDest",
+    "ForeignService",
     "Forward",
     "FwmarkServiceKey",
     "InetServiceKey",
@@ -49,11 +60,13 @@ __all__ = [
     "IpvsError",
     "IpvsTable",
     "IpvsUnavailable",
+    "MalformedReply",
     "Op",
     "Protocol",
     "SchedFlags",
     "Service",
     "ServiceKey",
     "Stats",
+    "SyncDaemon",
     "VirtualService",
 ]

@@ -1,7 +1,8 @@
-"""The boundary between ldirector and a kernel IPVS table: one Protocol, three implementations.
+"""The boundary between ldirector and a kernel IPVS table: one Protocol and its errors.
 
 `reconcile.diff` produces ops; a backend applies them as one batch and reports every failure
-against the op that caused it. Implementations: netlink (the kernel), fake (in memory), dryrun.
+against the op that caused it. Implementations: `ipvs.netlink` (the kernel) and
+`ldirector.testing.FakeBackend` (in memory, for tests).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ import os
 from collections.abc import Sequence
 from typing import Protocol
 
+from ldirector.ipvs.sync import DaemonState, SyncDaemon
 from ldirector.ipvs.types import (
     AddDest,
     AddService,
@@ -36,6 +38,10 @@ class IpvsUnavailable(IpvsError):
     """The kernel has no IPVS, or this process may not configure it."""
 
 
+class MalformedReply(IpvsError):
+    """A kernel reply could not even be split into messages; nothing in it can be trusted."""
+
+
 class ApplyError(IpvsError):
     """Some ops of a batch failed; the others were applied. ``failures`` is in op order."""
 
@@ -58,6 +64,18 @@ class IpvsBackend(Protocol):
 
         Raises ApplyError listing each failed op with its kernel error.
         """
+        ...
+
+    async def daemons(self) -> tuple[SyncDaemon, ...]:
+        """The running sync daemons, master first."""
+        ...
+
+    async def start_daemon(self, daemon: SyncDaemon) -> None:
+        """Start a sync daemon; raise IpvsError (see `daemon_error`) if the kernel refuses."""
+        ...
+
+    async def stop_daemon(self, state: DaemonState) -> None:
+        """Stop the sync daemon of this role; raise IpvsError if none runs."""
         ...
 
     async def close(self) -> None:
@@ -90,6 +108,25 @@ def op_error(op: Op, code: int) -> IpvsError:
         reason = f"scheduler '{op.service.scheduler}' or its module is not available"
     cls = IpvsUnavailable if code == errnos.EPERM else IpvsError
     return cls(f"cannot {what}: {reason}", errno=code, op=op)
+
+
+def daemon_error(state: DaemonState, code: int, interface: str | None = None) -> IpvsError:
+    """The exception for a kernel errno answering a start (``interface`` given) or a stop."""
+    action = "start" if interface is not None else "stop"
+    match code:
+        case errnos.ENODEV:
+            reason = f"no network interface named {interface!r}"
+        case errnos.EEXIST:
+            reason = "one is already running"
+        case errnos.ESRCH:
+            reason = "none is running"
+        case errnos.EINVAL:
+            # The kernel also refuses to sync while any service has reals of another family.
+            reason = "the kernel rejected its settings (or a service mixes address families)"
+        case _:
+            reason = _REASONS.get(code) or os.strerror(code)
+    cls = IpvsUnavailable if code == errnos.EPERM else IpvsError
+    return cls(f"cannot {action} the {state.word} sync daemon: {reason}", errno=code)
 
 
 _REASONS = {

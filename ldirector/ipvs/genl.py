@@ -1,17 +1,19 @@
-"""Wire codec for the kernel's IPVS generic-netlink family: ops to bytes, dump replies to types.
+"""Wire codec for the kernel's IPVS generic-netlink family: requests to bytes, replies to parts.
 
 Pure and hand-packed with `struct`: pyroute2's generic encoder costs ~400 µs per message, which
-alone would make a 10,000-op batch slower than ``ipvsadm -R``. `netlink.py` does the socket I/O.
-Attribute numbers and layouts follow ``include/uapi/linux/ip_vs.h``.
+alone would make a 10,000-op batch slower than ``ipvsadm -R``. `decode.py` turns the parts of a
+reply into typed values; `netlink.py` does the socket I/O. Attribute numbers and layouts follow
+``include/uapi/linux/ip_vs.h``. A reply whose framing is broken raises `MalformedReply`.
 """
 
 from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
-from ipaddress import IPv4Address, IPv6Address
 from typing import Final, assert_never
 
+from ldirector.ipvs.backend import MalformedReply
+from ldirector.ipvs.sync import DaemonState, SyncDaemon
 from ldirector.ipvs.types import (
     FLAG_PERSISTENT,
     AddDest,
@@ -19,21 +21,16 @@ from ldirector.ipvs.types import (
     DelDest,
     DelService,
     Dest,
-    DestCounters,
     DestKey,
     EditDest,
     EditService,
     Family,
-    Forward,
     FwmarkServiceKey,
     InetServiceKey,
     IPAddress,
     Op,
-    Protocol,
-    SchedFlags,
     Service,
     ServiceKey,
-    Stats,
 )
 
 # netlink
@@ -51,12 +48,15 @@ CTRL_ATTR_FAMILY_NAME: Final = 2
 # IPVS commands and attributes
 CMD_NEW_SERVICE, CMD_SET_SERVICE, CMD_DEL_SERVICE, CMD_GET_SERVICE = 1, 2, 3, 4
 CMD_NEW_DEST, CMD_SET_DEST, CMD_DEL_DEST, CMD_GET_DEST = 5, 6, 7, 8
-CMD_ATTR_SERVICE, CMD_ATTR_DEST = 1, 2
+CMD_NEW_DAEMON, CMD_DEL_DAEMON, CMD_GET_DAEMON = 9, 10, 11
+CMD_ATTR_SERVICE, CMD_ATTR_DEST, CMD_ATTR_DAEMON = 1, 2, 3
 SVC_AF, SVC_PROTOCOL, SVC_ADDR, SVC_PORT, SVC_FWMARK = 1, 2, 3, 4, 5
 SVC_SCHED_NAME, SVC_FLAGS, SVC_TIMEOUT, SVC_NETMASK, SVC_STATS = 6, 7, 8, 9, 10
 SVC_PE_NAME, SVC_STATS64 = 11, 12
 DEST_ADDR, DEST_PORT, DEST_FWD, DEST_WEIGHT, DEST_U_THRESH, DEST_L_THRESH = 1, 2, 3, 4, 5, 6
 DEST_ACTIVE, DEST_INACT, DEST_PERSIST, DEST_STATS, DEST_AF, DEST_STATS64 = 7, 8, 9, 10, 11, 12
+DAEMON_STATE, DAEMON_MCAST_IFN, DAEMON_SYNC_ID, DAEMON_SYNC_MAXLEN = 1, 2, 3, 4
+DAEMON_MCAST_GROUP, DAEMON_MCAST_GROUP6, DAEMON_MCAST_PORT, DAEMON_MCAST_TTL = 5, 6, 7, 8
 
 _HDR = struct.Struct("=IHHII")  # nlmsghdr: len, type, flags, seq, pid
 _GENL = struct.Struct("=BBH")  # genlmsghdr: cmd, version, reserved
@@ -66,20 +66,7 @@ _BE16 = struct.Struct("!H")
 _U32 = struct.Struct("=I")
 _I32 = struct.Struct("=i")
 _BE32 = struct.Struct("!I")
-_U64 = struct.Struct("=Q")
 _FLAGS = struct.Struct("=II")
-_STATS_FIELDS = (
-    "conns",
-    "in_packets",
-    "out_packets",
-    "in_bytes",
-    "out_bytes",
-    "cps",
-    "in_pps",
-    "out_pps",
-    "in_bps",
-    "out_bps",
-)
 
 
 def nla(kind: int, payload: bytes) -> bytes:
@@ -195,34 +182,81 @@ def dump_dests_request(family: int, seq: int, key: ServiceKey) -> bytes:
     return message(family, NLM_F_REQUEST | NLM_F_DUMP, seq, CMD_GET_DEST, attrs)
 
 
-# Decoding
+def start_daemon_request(family: int, seq: int, daemon: SyncDaemon) -> bytes:
+    """NEW_DAEMON with every setting; the group, port and TTL attributes exist since Linux 4.3."""
+    group = (
+        nla(DAEMON_MCAST_GROUP, daemon.group.packed)
+        if daemon.group.version == 4
+        else nla(DAEMON_MCAST_GROUP6, daemon.group.packed)
+    )
+    attrs = (
+        nla(DAEMON_STATE, _U32.pack(daemon.state))
+        + nla(DAEMON_MCAST_IFN, daemon.interface.encode() + b"\0")
+        + nla(DAEMON_SYNC_ID, _U32.pack(daemon.syncid))
+        + group
+        + nla(DAEMON_MCAST_PORT, _U16.pack(daemon.port))
+        + nla(DAEMON_MCAST_TTL, struct.pack("=B", daemon.ttl))
+    )
+    if daemon.maxlen is not None:
+        attrs += nla(DAEMON_SYNC_MAXLEN, _U16.pack(daemon.maxlen))
+    flags = NLM_F_REQUEST | NLM_F_ACK
+    return message(family, flags, seq, CMD_NEW_DAEMON, nla(CMD_ATTR_DAEMON, attrs))
+
+
+def stop_daemon_request(family: int, seq: int, state: DaemonState) -> bytes:
+    """DEL_DAEMON: the kernel needs only the role to stop."""
+    attrs = nla(CMD_ATTR_DAEMON, nla(DAEMON_STATE, _U32.pack(state)))
+    return message(family, NLM_F_REQUEST | NLM_F_ACK, seq, CMD_DEL_DAEMON, attrs)
+
+
+def dump_daemons_request(family: int, seq: int) -> bytes:
+    """GET_DAEMON, which the kernel answers only as a dump: one message per running daemon."""
+    return message(family, NLM_F_REQUEST | NLM_F_DUMP, seq, CMD_GET_DAEMON, b"")
+
+
+# Splitting replies
 
 
 def messages(buf: bytes | bytearray | memoryview) -> Iterator[tuple[int, int, int, memoryview]]:
-    """Split a receive buffer into (type, flags, seq, payload) per netlink message."""
+    """Split a receive buffer into (type, flags, seq, payload) per netlink message.
+
+    A message that claims more bytes than arrived loses the framing of everything after it, so
+    it raises MalformedReply instead of being skipped.
+    """
     view = memoryview(buf)
     offset = 0
-    while offset + _HDR.size <= len(view):
-        size, kind, flags, seq, _ = _HDR.unpack_from(view, offset)
+    while offset < len(view):
+        size = _HDR.unpack_from(view, offset)[0] if offset + _HDR.size <= len(view) else 0
         if size < _HDR.size or offset + size > len(view):
-            raise ValueError(f"truncated netlink message ({size} bytes at offset {offset})")
+            raise MalformedReply(
+                f"malformed reply from the kernel: truncated netlink message "
+                f"({len(view) - offset} bytes at offset {offset}, header says {size})"
+            )
+        _, kind, flags, seq, _ = _HDR.unpack_from(view, offset)
         yield kind, flags, seq, view[offset + _HDR.size : offset + size]
         offset += (size + 3) & ~3
 
 
 def error_code(payload: memoryview) -> int:
     """The positive errno of an NLMSG_ERROR payload (0 means success: an ack)."""
+    if len(payload) < _I32.size:
+        raise MalformedReply("malformed reply from the kernel: an error message without its code")
     (code,) = _I32.unpack_from(payload, 0)
     return -int(code)
 
 
 def attrs(payload: memoryview, offset: int = 0) -> dict[int, memoryview]:
-    """Attributes by type (nested/byte-order flag bits stripped); later duplicates win."""
+    """Attributes by type (nested/byte-order flag bits stripped); later duplicates win.
+
+    An attribute whose length runs past its container raises MalformedReply; a tail too short
+    to hold an attribute header is ignored, as the kernel's own parser does.
+    """
     found: dict[int, memoryview] = {}
     while offset + _NLA.size <= len(payload):
         size, kind = _NLA.unpack_from(payload, offset)
-        if size < _NLA.size:
-            break
+        if size < _NLA.size or offset + size > len(payload):
+            left = len(payload) - offset
+            raise MalformedReply(f"attribute {kind & 0x3FFF} claims {size} bytes, {left} remain")
         found[kind & 0x3FFF] = payload[offset + _NLA.size : offset + size]
         offset += (size + 3) & ~3
     return found
@@ -230,94 +264,14 @@ def attrs(payload: memoryview, offset: int = 0) -> dict[int, memoryview]:
 
 def genl_attrs(payload: memoryview) -> dict[int, memoryview]:
     """Top-level attributes of a generic-netlink message payload (after its 4-byte header)."""
+    if len(payload) < _GENL.size:
+        raise MalformedReply("a generic-netlink message without its header")
     return attrs(payload, _GENL.size)
 
 
 def family_id(payload: memoryview) -> int:
     """The family id in a CTRL_CMD_NEWFAMILY reply."""
-    return int(_U16.unpack_from(genl_attrs(payload)[CTRL_ATTR_FAMILY_ID])[0])
-
-
-def _int(raw: memoryview | None) -> int:
-    if raw is None:
-        return 0
-    fmt = {1: "=B", 2: "=H", 4: "=I", 8: "=Q"}[len(raw)]
-    return int(struct.unpack(fmt, raw)[0])
-
-
-def _stats(parent: dict[int, memoryview], v32: int, v64: int) -> Stats:
-    raw = parent.get(v64) or parent.get(v32)
-    if raw is None:
-        return Stats()
-    found = attrs(raw)
-    values = {name: _int(found.get(i)) for i, name in enumerate(_STATS_FIELDS, start=1)}
-    return Stats(**values)
-
-
-def _address(raw: memoryview, family: int) -> IPAddress:
-    if family == Family.INET:
-        return IPv4Address(bytes(raw[:4]))
-    return IPv6Address(bytes(raw[:16]))
-
-
-def _prefix(raw: memoryview, family: Family) -> int:
-    if family is Family.INET6:
-        return _int(raw)
-    mask = _BE32.unpack(raw)[0]
-    # A non-contiguous mask (only settable by other tools) is read as its leading ones.
-    return 32 - (~mask & 0xFFFFFFFF).bit_length() if mask != 0xFFFFFFFF else 32
-
-
-def decode_service(payload: memoryview) -> Service:
-    """A GET_SERVICE reply as a Service (with stats)."""
-    svc = attrs(genl_attrs(payload)[CMD_ATTR_SERVICE])
-    family = Family(_int(svc[SVC_AF]))
-    mark = _int(svc.get(SVC_FWMARK))
-    key: ServiceKey
-    if mark:
-        key = FwmarkServiceKey(family, mark)
-    else:
-        address = _address(svc[SVC_ADDR], family)
-        key = InetServiceKey(Protocol(_int(svc[SVC_PROTOCOL])), address, _port(svc[SVC_PORT]))
-    flags = _FLAGS.unpack(svc[SVC_FLAGS])[0]
-    pe = svc.get(SVC_PE_NAME)
-    return Service(
-        key=key,
-        scheduler=_text(svc[SVC_SCHED_NAME]),
-        flags=SchedFlags(
-            flags
-            & (SchedFlags.ONEPACKET | SchedFlags.SCHED1 | SchedFlags.SCHED2 | SchedFlags.SCHED3)
-        ),
-        persistent=_int(svc.get(SVC_TIMEOUT)) if flags & FLAG_PERSISTENT else None,
-        netmask=_prefix(svc[SVC_NETMASK], family),
-        pe_name=_text(pe) if pe is not None else None,
-        stats=_stats(svc, SVC_STATS, SVC_STATS64),
-    )
-
-
-def decode_dest(payload: memoryview, family: Family) -> Dest:
-    """A GET_DEST reply as a Dest (with counters); ``family`` is its service's."""
-    dest = attrs(genl_attrs(payload)[CMD_ATTR_DEST])
-    af = _int(dest[DEST_AF]) if DEST_AF in dest else family
-    return Dest(
-        address=_address(dest[DEST_ADDR], af),
-        port=_port(dest[DEST_PORT]),
-        forward=Forward(_int(dest[DEST_FWD]) & 0x7),
-        weight=_I32.unpack(dest[DEST_WEIGHT])[0],
-        upper=_int(dest.get(DEST_U_THRESH)),
-        lower=_int(dest.get(DEST_L_THRESH)),
-        counters=DestCounters(
-            active_conns=_int(dest.get(DEST_ACTIVE)),
-            inactive_conns=_int(dest.get(DEST_INACT)),
-            persist_conns=_int(dest.get(DEST_PERSIST)),
-            stats=_stats(dest, DEST_STATS, DEST_STATS64),
-        ),
-    )
-
-
-def _port(raw: memoryview) -> int:
-    return int(_BE16.unpack(raw)[0])
-
-
-def _text(raw: memoryview) -> str:
-    return bytes(raw).split(b"\0", 1)[0].decode("ascii", "replace")
+    raw = genl_attrs(payload).get(CTRL_ATTR_FAMILY_ID)
+    if raw is None or len(raw) != _U16.size:
+        raise MalformedReply("malformed reply from the kernel: no generic-netlink family id")
+    return int(_U16.unpack(raw)[0])

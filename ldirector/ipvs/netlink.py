@@ -13,14 +13,18 @@ import asyncio
 import ctypes
 import errno
 import itertools
+import logging
 import os
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
-from ldirector.ipvs import genl
-from ldirector.ipvs.backend import ApplyError, IpvsError, IpvsUnavailable, op_error
-from ldirector.ipvs.types import IpvsTable, Op, VirtualService
+from ldirector.ipvs import decode, genl
+from ldirector.ipvs.backend import ApplyError, IpvsError, IpvsUnavailable, daemon_error, op_error
+from ldirector.ipvs.sync import DaemonState, SyncDaemon
+from ldirector.ipvs.types import ForeignService, IpvsTable, Op
+
+log = logging.getLogger(__name__)
 
 NETLINK_GENERIC = 16
 SOL_NETLINK = 270
@@ -86,6 +90,7 @@ class NetlinkBackend:
         self._seq = itertools.count(1)
         self._lock = asyncio.Lock()
         self._buf = bytearray(1 << 18)
+        self._noted: set[str] = set()  # what was logged about odd entries, to log it once
 
     async def _socket(self) -> socket.socket:
         if self._sock is not None:
@@ -210,14 +215,62 @@ class NetlinkBackend:
     async def _dump_table(self, sock: socket.socket) -> IpvsTable:
         seq = next(self._seq)
         replies = await self._dump(sock, seq, genl.dump_services_request(self._family, seq))
-        table = []
-        for svc in map(genl.decode_service, replies):
+        entries: list[decode.Entry] = []
+        for svc in map(decode.service, replies):
+            if isinstance(svc, ForeignService):
+                # Its key may be unreadable, and ldirector leaves all of it alone: no reals asked.
+                entries.append((svc, ()))
+                continue
             seq = next(self._seq)
             request = genl.dump_dests_request(self._family, seq, svc.key)
             replies = await self._dump(sock, seq, request)
-            dests = [genl.decode_dest(p, svc.key.family) for p in replies]
-            table.append(VirtualService.of(svc, dests))
-        return IpvsTable.of(*table)
+            entries.append((svc, [decode.dest(p, svc.key.family) for p in replies]))
+        table, notes = decode.assemble(entries)
+        for note in notes:
+            if note not in self._noted:
+                self._noted.add(note)
+                log.warning("%s", note)
+        return table
+
+    async def daemons(self) -> tuple[SyncDaemon, ...]:
+        """The running sync daemons, master first."""
+        async with self._lock:
+            sock = await self._socket()
+            try:
+                seq = next(self._seq)
+                replies = await self._dump(sock, seq, genl.dump_daemons_request(self._family, seq))
+            except BaseException:
+                await self.close()
+                raise
+        return tuple(sorted(map(decode.daemon, replies), key=lambda d: d.state))
+
+    async def start_daemon(self, daemon: SyncDaemon) -> None:
+        """Start a sync daemon (``ipvsadm --start-daemon``)."""
+        code = await self._ask(lambda seq: genl.start_daemon_request(self._family, seq, daemon))
+        if code:
+            raise daemon_error(daemon.state, code, daemon.interface)
+
+    async def stop_daemon(self, state: DaemonState) -> None:
+        """Stop the sync daemon of this role (``ipvsadm --stop-daemon``)."""
+        code = await self._ask(lambda seq: genl.stop_daemon_request(self._family, seq, state))
+        if code:
+            raise daemon_error(state, code)
+
+    async def _ask(self, build: Callable[[int], bytes]) -> int:
+        """Send one request that asks for an ack; return the kernel's errno (0: done)."""
+        async with self._lock:
+            sock = await self._socket()
+            seq = next(self._seq)
+            try:
+                await asyncio.get_running_loop().sock_sendall(sock, build(seq))
+                while True:
+                    size = await self._recv(sock)
+                    for kind, _, got, payload in genl.messages(memoryview(self._buf)[:size]):
+                        if kind == genl.NLMSG_ERROR and got == seq:
+                            return genl.error_code(payload)
+            except BaseException:
+                await self.close()
+                raise
 
     async def _dump(self, sock: socket.socket, seq: int, request: bytes) -> list[memoryview]:
         await asyncio.get_running_loop().sock_sendall(sock, request)

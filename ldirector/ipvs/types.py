@@ -83,6 +83,17 @@ SCHEDULERS: Final = frozenset(
 )
 """Schedulers Debian's kernel ships as modules; the fake backend rejects others like the kernel."""
 
+SCHEDFLAG_WORDS: Final = {
+    "flag-1": SchedFlags.SCHED1,
+    "flag-2": SchedFlags.SCHED2,
+    "flag-3": SchedFlags.SCHED3,
+    "sh-fallback": SchedFlags.SCHED1,
+    "sh-port": SchedFlags.SCHED2,
+    "mh-fallback": SchedFlags.SCHED1,
+    "mh-port": SchedFlags.SCHED2,
+}
+"""ipvsadm's ``-b`` words for the scheduler flags; ``flag-N`` is the generic name of each."""
+
 
 @dataclass(frozen=True, slots=True)
 class InetServiceKey:
@@ -144,18 +155,25 @@ def parse_service_key(text: str) -> ServiceKey:
         raise ValueError(f"not an IPVS service key: {text!r}")
     try:
         if kind in ("fwm", "fwm6"):
-            mark = int(rest)
+            mark = _digits(rest)
             if not 0 < mark < 2**32:
                 raise ValueError
             return FwmarkServiceKey(Family.INET6 if kind == "fwm6" else Family.INET, mark)
         proto = Protocol[kind.upper()]
         host, _, port_text = rest.rpartition(":")
-        port = int(port_text)
+        port = _digits(port_text)
         if not 0 <= port <= 65535:
             raise ValueError
         return InetServiceKey(proto, ip_address(host.strip("[]")), port)
     except (KeyError, ValueError):
         raise ValueError(f"not an IPVS service key: {text!r}") from None
+
+
+def _digits(text: str) -> int:
+    # int() takes " 80" and Arabic-Indic digits; a key is written with ASCII digits only.
+    if not (0 < len(text) <= 10 and text.isascii() and text.isdigit()):
+        raise ValueError(text)
+    return int(text)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -261,21 +279,62 @@ class Dest:
 
 
 @dataclass(frozen=True, slots=True)
+class ForeignService:
+    """A kernel service ldirector cannot represent (an unknown family or protocol, a missing
+    attribute or one of the wrong size), kept opaque outside `IpvsTable.services`: the rest of
+    the table stays readable, and ldirector never changes what it cannot read.
+
+    ``key`` is its identity when that much was readable (it may be an owned key), else None;
+    ``raw`` is the service attribute as the kernel sent it.
+    """
+
+    key: ServiceKey | None
+    reason: str
+    raw: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ForeignDest:
+    """A destination ldirector cannot represent (a forwarding method it does not know, an
+    attribute of the wrong size), kept opaque beside its service's readable destinations."""
+
+    key: DestKey | None
+    reason: str
+    raw: bytes = field(repr=False)
+
+
+def _foreign_order(entry: ForeignService | ForeignDest) -> tuple[int, tuple[int, ...], bytes]:
+    # Sorted so that equality does not depend on the order the kernel listed them in.
+    if entry.key is None:
+        return (1, (), entry.raw)
+    return (0, entry.key.sort_key, entry.raw)
+
+
+@dataclass(frozen=True, slots=True)
 class VirtualService:
-    """A service together with its destinations, keyed by address and port."""
+    """A service together with its destinations, keyed by address and port.
+
+    ``foreign`` holds the destinations ldirector cannot represent; they are never in ``dests``.
+    """
 
     service: Service
     dests: Mapping[DestKey, Dest] = field(default_factory=lambda: MappingProxyType({}))
+    foreign: tuple[ForeignDest, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "foreign", tuple(sorted(self.foreign, key=_foreign_order)))
 
     @classmethod
-    def of(cls, service: Service, dests: Iterable[Dest] = ()) -> VirtualService:
+    def of(
+        cls, service: Service, dests: Iterable[Dest] = (), foreign: Iterable[ForeignDest] = ()
+    ) -> VirtualService:
         """Build from a service and its destinations; a duplicate destination is a ValueError."""
         table: dict[DestKey, Dest] = {}
         for dest in dests:
             if dest.key in table:
                 raise ValueError(f"{service.key}: duplicate destination {dest.key}")
             table[dest.key] = dest
-        return cls(service, MappingProxyType(table))
+        return cls(service, MappingProxyType(table), tuple(foreign))
 
     @property
     def key(self) -> ServiceKey:
@@ -285,21 +344,29 @@ class VirtualService:
 
 @dataclass(frozen=True, slots=True)
 class IpvsTable:
-    """A whole IPVS table (or the part of it one party cares about), keyed by service key."""
+    """A whole IPVS table (or the part of it one party cares about), keyed by service key.
+
+    ``foreign`` holds the services ldirector cannot represent, never in ``services``, so code
+    that walks the services cannot mistake one for its own.
+    """
 
     services: Mapping[ServiceKey, VirtualService] = field(
         default_factory=lambda: MappingProxyType({})
     )
+    foreign: tuple[ForeignService, ...] = ()
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "foreign", tuple(sorted(self.foreign, key=_foreign_order)))
 
     @classmethod
-    def of(cls, *services: VirtualService) -> IpvsTable:
+    def of(cls, *services: VirtualService, foreign: Iterable[ForeignService] = ()) -> IpvsTable:
         """Build from virtual services; a duplicate service key is a ValueError."""
         table: dict[ServiceKey, VirtualService] = {}
         for vs in services:
             if vs.key in table:
                 raise ValueError(f"duplicate service {vs.key}")
             table[vs.key] = vs
-        return cls(MappingProxyType(table))
+        return cls(MappingProxyType(table), tuple(foreign))
 
     def __iter__(self) -> Iterator[VirtualService]:
         return iter(sorted(self.services.values(), key=lambda vs: vs.key.sort_key))
@@ -316,13 +383,17 @@ class IpvsTable:
     def only(self, keys: Iterable[ServiceKey]) -> IpvsTable:
         """The sub-table holding just these services (absent keys are ignored)."""
         wanted = set(keys)
-        return IpvsTable(MappingProxyType({k: v for k, v in self.services.items() if k in wanted}))
+        return IpvsTable(
+            MappingProxyType({k: v for k, v in self.services.items() if k in wanted}),
+            tuple(f for f in self.foreign if f.key in wanted),
+        )
 
     def without(self, keys: Iterable[ServiceKey]) -> IpvsTable:
         """The sub-table holding every service except these."""
         unwanted = set(keys)
         return IpvsTable(
-            MappingProxyType({k: v for k, v in self.services.items() if k not in unwanted})
+            MappingProxyType({k: v for k, v in self.services.items() if k not in unwanted}),
+            tuple(f for f in self.foreign if f.key not in unwanted),
         )
 
 

@@ -33,7 +33,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import benchtools
+from tests.bench import benchtools
 
 FIRST = ipaddress.IPv4Address("127.0.1.1")
 COUNT = 1000
@@ -69,6 +69,10 @@ class Figure:
 async def _drive(kind: str, port: int, seconds: float, concurrency: int) -> Figure:
     import checks
     from checks.types import CheckSpec, ConnectSpec, HttpSpec, Target
+    from ldirector.engine.clock import MonotonicClock
+    from ldirector.engine.scheduler import run_check
+
+    clock = MonotonicClock()
 
     spec: CheckSpec = (
         HttpSpec(request="/", receive=re.compile(PAGE)) if kind == "http" else ConnectSpec()
@@ -80,7 +84,7 @@ async def _drive(kind: str, port: int, seconds: float, concurrency: int) -> Figu
     async def worker(first: int, stop: float) -> None:
         i = first
         while time.monotonic() < stop:
-            result = await checks.probe(targets[i % COUNT], spec, 5)
+            result = await run_check(checks.run, targets[i % COUNT], spec, 5, clock)
             i += concurrency
             if counts["measuring"]:
                 counts["ok" if result.ok else "failed"] += 1

@@ -29,14 +29,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import benchtools
-
 import checks
 from checks.types import CheckSpec, Result, Target
 from ldirector.config import loads
+from ldirector.daemon import tuning
 from ldirector.engine import Engine
-from ldirector.ipvs.fake import FakeBackend
-from ldirector.scheduler import DEFAULT_CONCURRENCY, Observation
+from ldirector.engine.scheduler import DEFAULT_CONCURRENCY, Observation
+from ldirector.testing import FakeBackend
+from tests.bench import benchtools
 
 PER_VIRTUAL = 100
 HEALTHY_FIRST = ipaddress.IPv4Address("127.0.1.1")
@@ -128,6 +128,7 @@ async def measure(args: argparse.Namespace, text: str) -> dict[str, float]:
         FakeBackend(),
         concurrency=args.concurrency,
         on_observation=observe,
+        on_installed=tuning.Collector().settle,  # as the daemon runs it
         run=simulated if args.simulated_checks else checks.run,
     )
     await engine.start()

@@ -32,8 +32,10 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from ldirector.config import loads
+from ldirector.daemon import tuning
 from ldirector.engine import Engine
 from ldirector.ipvs.netlink import NetlinkBackend
+from ldirector.ipvs.sync import DaemonState, SyncDaemon
 from ldirector.ipvs.types import EditDest, IpvsTable, Op
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -150,6 +152,15 @@ class TimedBackend:
                     if waiter is not None and not waiter.done():
                         waiter.set_result(self.zeroed[address])
 
+    async def daemons(self) -> tuple[SyncDaemon, ...]:
+        return await self.inner.daemons()
+
+    async def start_daemon(self, daemon: SyncDaemon) -> None:
+        await self.inner.start_daemon(daemon)
+
+    async def stop_daemon(self, state: DaemonState) -> None:
+        await self.inner.stop_daemon(state)
+
     async def close(self) -> None:
         await self.inner.close()
 
@@ -167,6 +178,7 @@ async def measure(args: argparse.Namespace, flags: Path) -> int:
         loads(text, "bench.cf"),
         backend,
         on_observation=lambda obs: reasons.update([obs.result.reason]),
+        on_installed=tuning.Collector().settle,  # as the daemon runs it
     )
     cpu0 = time.process_time()
     started = time.monotonic()

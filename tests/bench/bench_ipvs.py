@@ -17,7 +17,8 @@ from collections.abc import Callable, Sequence
 from ipaddress import IPv4Address
 from pathlib import Path
 
-from ldirector.ipvs.dryrun import format_op
+from ldirector.core.reconcile import diff
+from ldirector.ipvs.ipvsadm import format_op
 from ldirector.ipvs.netlink import NetlinkBackend
 from ldirector.ipvs.types import (
     Dest,
@@ -28,7 +29,6 @@ from ldirector.ipvs.types import (
     Service,
     VirtualService,
 )
-from ldirector.reconcile import diff
 
 SERVICES = 100
 DESTS = 100

@@ -7,18 +7,15 @@ import asyncio
 import os
 import shutil
 import struct
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "unit" / "observe"))
-from fake_daemon import FakeDaemon
+from tests.support import REPO
+from tests.support.fake_daemon import FakeDaemon, serving
 
-from ldirector import web
-
-ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts"
+ARTIFACTS = REPO / "artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = [
     "--headless",
@@ -45,12 +42,8 @@ def chromium() -> str:
 
 @pytest.fixture
 async def page_url() -> AsyncIterator[str]:
-    runner = await web.start(FakeDaemon(), "127.0.0.1", 0)
-    try:
-        host, port = runner.addresses[0][:2]
-        yield f"http://{host}:{port}/"
-    finally:
-        await runner.cleanup()
+    async with serving(FakeDaemon()) as url:
+        yield f"{url}/"
 
 
 async def browse(chromium: str, profile: Path, *args: str) -> str:

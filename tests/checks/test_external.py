@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 import checks
-from checks.external import MAX_OUTPUT
+from checks.external import MARKER, MAX_OUTPUT
 from checks.types import ExternalSpec, Target
+from tests.support.checkrun import assert_times_out_cleanly, run_check
 
 TARGET = Target(
     address=ip_address("127.0.0.2"),
@@ -50,14 +51,14 @@ async def gone(pid: int) -> bool:
 
 async def test_exit_zero_is_up_and_gets_the_four_arguments(tmp_path: Path, no_leaks: None) -> None:
     cmd = script(tmp_path, "ok.sh", '#!/bin/sh\necho "args: $*"\n')
-    result = await checks.probe(TARGET, ExternalSpec(command=cmd), 3)
+    result = await run_check(TARGET, ExternalSpec(command=cmd), 3)
     assert (result.ok, result.reason) == (True, "exit 0: args: 127.0.0.100 80 127.0.0.2 8080")
 
 
 async def test_ipv6_real_keeps_its_brackets(tmp_path: Path) -> None:
     cmd = script(tmp_path, "ok.sh", '#!/bin/sh\necho "$3"\n')
     target = Target(address=ip_address("::1"), port=80, virtual="[::1]", virtual_port=80)
-    result = await checks.probe(target, ExternalSpec(command=cmd), 3)
+    result = await run_check(target, ExternalSpec(command=cmd), 3)
     assert (result.ok, result.reason) == (True, "exit 0: [::1]")
 
 
@@ -65,25 +66,25 @@ async def test_non_zero_exit_is_down_with_its_output(tmp_path: Path, no_leaks: N
     cmd = script(
         tmp_path, "no.sh", "#!/bin/sh\necho checking\necho 'backend said no' >&2\nexit 3\n"
     )
-    result = await checks.probe(TARGET, ExternalSpec(command=cmd), 3)
+    result = await run_check(TARGET, ExternalSpec(command=cmd), 3)
     assert (result.ok, result.reason) == (False, "exit status 3: checking backend said no")
 
 
 async def test_killed_by_a_signal(tmp_path: Path) -> None:
     cmd = script(tmp_path, "kill.sh", "#!/bin/sh\nkill -TERM $$\n")
-    result = await checks.probe(TARGET, ExternalSpec(command=cmd), 3)
+    result = await run_check(TARGET, ExternalSpec(command=cmd), 3)
     assert (result.ok, result.reason) == (False, "killed by signal SIGTERM")
 
 
 async def test_missing_or_not_executable_command(tmp_path: Path) -> None:
-    missing = await checks.probe(TARGET, ExternalSpec(command=str(tmp_path / "nope")), 3)
+    missing = await run_check(TARGET, ExternalSpec(command=str(tmp_path / "nope")), 3)
     assert (missing.ok, missing.reason) == (
         False,
         f"cannot run {tmp_path / 'nope'}: no such file or directory",
     )
     plain = tmp_path / "plain.sh"
     plain.write_text("#!/bin/sh\nexit 0\n")
-    denied = await checks.probe(TARGET, ExternalSpec(command=str(plain)), 3)
+    denied = await run_check(TARGET, ExternalSpec(command=str(plain)), 3)
     if os.geteuid() != 0:  # root may execute anything with an x bit; this one has none
         assert denied.reason.endswith("permission denied")
     assert not denied.ok
@@ -91,23 +92,20 @@ async def test_missing_or_not_executable_command(tmp_path: Path) -> None:
 
 async def test_output_is_bounded(tmp_path: Path, no_leaks: None) -> None:
     cmd = script(tmp_path, "loud.sh", "#!/bin/sh\nhead -c 5000000 /dev/zero | tr '\\0' x\nexit 1\n")
-    result = await checks.probe(TARGET, ExternalSpec(command=cmd), 5)
+    result = await run_check(TARGET, ExternalSpec(command=cmd), 5)
     assert not result.ok
     assert result.reason.startswith("exit status 1: xxx")
     assert len(result.reason) < 400 < MAX_OUTPUT
 
 
-async def test_timeout_kills_the_whole_process_group(tmp_path: Path, no_leaks: None) -> None:
+async def test_timeout_kills_the_whole_process_group(tmp_path: Path) -> None:
     pids = tmp_path / "pids"
     cmd = script(
         tmp_path,
         "hang.sh",
         f"#!/bin/sh\nsleep 300 &\necho $$ $! > {pids}\nwait\n",
     )
-    started = time.monotonic()
-    result = await checks.probe(TARGET, ExternalSpec(command=cmd), 0.5)
-    assert (result.ok, result.reason) == (False, "timed out after 0.5s")
-    assert time.monotonic() - started < 2
+    await assert_times_out_cleanly(TARGET, ExternalSpec(command=cmd), 0.5)
     for pid in map(int, pids.read_text().split()):
         assert await gone(pid), f"process {pid} survived the timeout"
 
@@ -115,9 +113,52 @@ async def test_timeout_kills_the_whole_process_group(tmp_path: Path, no_leaks: N
 async def test_leftover_children_do_not_hold_the_check(tmp_path: Path, no_leaks: None) -> None:
     pids = tmp_path / "pids"
     cmd = script(tmp_path, "fork.sh", f"#!/bin/sh\nsleep 300 &\necho $! > {pids}\nexit 0\n")
-    result = await checks.probe(TARGET, ExternalSpec(command=cmd), 3)
-    assert (result.ok, result.elapsed < 2) == (True, True)
+    started = time.monotonic()
+    result = await run_check(TARGET, ExternalSpec(command=cmd), 3)
+    assert (result.ok, time.monotonic() - started < 2) == (True, True)
     assert await gone(int(pids.read_text()))
+
+
+DETACHED = """#!/bin/sh
+# A child in a session of its own, out of the command's process group, holding its stdout.
+setsid sleep 300 &
+echo $! > {pids}
+# Until setsid has run, the child is still in the group; wait for it to leave.
+i=0
+while [ "$(ps -o sid= -p $!)" -eq "$(ps -o sid= -p $$)" ] && [ $i -lt 200 ]; do
+    sleep 0.01; i=$((i + 1))
+done
+echo checked
+exit 0
+"""
+
+
+async def test_a_detached_child_holding_stdout_is_killed(tmp_path: Path, no_leaks: None) -> None:
+    pids = tmp_path / "pids"
+    cmd = script(tmp_path, "detach.sh", DETACHED.format(pids=pids))
+    started = time.monotonic()
+    result = await run_check(TARGET, ExternalSpec(command=cmd), 3)
+    # Judged by the exit status at once, not when the child lets go of the output.
+    assert (result.ok, result.reason) == (True, "exit 0: checked")
+    assert time.monotonic() - started < 2
+    assert await gone(int(pids.read_text())), "the detached child outlived the check"
+
+
+async def test_a_detached_child_is_killed_on_timeout(tmp_path: Path) -> None:
+    pids = tmp_path / "pids"
+    body = DETACHED.format(pids=pids).replace("exit 0", "exec sleep 300")
+    cmd = script(tmp_path, "detach-hang.sh", body)
+    await assert_times_out_cleanly(TARGET, ExternalSpec(command=cmd), 1)
+    assert await gone(int(pids.read_text())), "the detached child outlived the timeout"
+
+
+async def test_commands_run_with_the_marker_in_their_environment(tmp_path: Path) -> None:
+    cmd = script(tmp_path, "env.sh", f'#!/bin/sh\necho "${MARKER}"\n')
+    results = [await run_check(TARGET, ExternalSpec(command=cmd), 3) for _ in range(3)]
+    assert all(r.ok for r in results)
+    # A fresh random token for every run: no run can kill another run's processes.
+    tokens = {r.reason.removeprefix("exit 0: ") for r in results}
+    assert len(tokens) == 3 and all(len(t) == 32 for t in tokens)
 
 
 async def test_cancellation_kills_the_group(tmp_path: Path, no_leaks: None) -> None:
@@ -145,23 +186,28 @@ def perl() -> str:
 async def test_perl_script_without_exit_is_up(tmp_path: Path, perl: str) -> None:
     path = tmp_path / "check.pl"
     path.write_text('print "perl saw @ARGV\\n";\n')  # not executable: perl runs it
-    result = await checks.probe(TARGET, ExternalSpec(command=str(path), perl=True), 3)
+    result = await run_check(TARGET, ExternalSpec(command=str(path), perl=True), 3)
     assert (result.ok, result.reason) == (True, "exit 0: perl saw 127.0.0.100 80 127.0.0.2 8080")
 
 
 async def test_perl_die_and_exit_are_down(tmp_path: Path, perl: str) -> None:
     dies = tmp_path / "dies.pl"
     dies.write_text('die "real is sick\\n";\n')
-    result = await checks.probe(TARGET, ExternalSpec(command=str(dies), perl=True), 3)
+    result = await run_check(TARGET, ExternalSpec(command=str(dies), perl=True), 3)
     assert (result.ok, result.reason) == (False, "exit status 255: real is sick")
     exits = tmp_path / "exits.pl"
     exits.write_text("exit(2);\n")
-    result = await checks.probe(TARGET, ExternalSpec(command=str(exits), perl=True), 3)
+    result = await run_check(TARGET, ExternalSpec(command=str(exits), perl=True), 3)
     assert (result.ok, result.reason) == (False, "exit status 2")
 
 
-async def test_perl_hang_times_out(tmp_path: Path, perl: str, no_leaks: None) -> None:
+async def test_perl_hang_times_out(tmp_path: Path, perl: str) -> None:
     hang = tmp_path / "hang.pl"
     hang.write_text("sleep 300;\n")
-    result = await checks.probe(TARGET, ExternalSpec(command=str(hang), perl=True), 0.3)
-    assert (result.ok, result.reason) == (False, "timed out after 0.3s")
+    await assert_times_out_cleanly(TARGET, ExternalSpec(command=str(hang), perl=True), 0.3)
+
+
+async def test_killed_by_a_real_time_signal(tmp_path: Path) -> None:
+    cmd = script(tmp_path, "rt.sh", "#!/bin/sh\nkill -s 40 $$\nsleep 1\n")
+    result = await run_check(TARGET, ExternalSpec(command=cmd), 3)
+    assert (result.ok, result.reason) == (False, "killed by signal 40")

@@ -9,10 +9,10 @@ from contextlib import asynccontextmanager
 from ipaddress import ip_address
 
 import pytest
-import servers
 
-import checks
 from checks.types import SimpleTcpSpec, Target
+from tests.support.checkrun import assert_times_out_cleanly, run_check
+from tests.support.servers import free_port, hung_tcp
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 SPEC = SimpleTcpSpec(request="STATUS\nverbose\n", receive=re.compile(r"^state: (up|ready)"))
@@ -40,21 +40,21 @@ async def status_server(reader: asyncio.StreamReader, writer: asyncio.StreamWrit
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
 async def test_matching_line_is_up(host: str, no_leaks: None) -> None:
     async with serving(status_server, host) as target:
-        result = await checks.probe(target, SPEC, 2)
+        result = await run_check(target, SPEC, 2)
     assert (result.ok, result.reason) == (True, "reply 'state: up'")
 
 
 async def test_wrong_answer_is_down(no_leaks: None) -> None:
     spec = SimpleTcpSpec(request="STATUS\n", receive=SPEC.receive)
     async with serving(status_server) as target:
-        result = await checks.probe(target, spec, 2)
+        result = await run_check(target, spec, 2)
     assert result.ok is False
     assert result.reason == "receive '^state: (up|ready)' not found in 'hello state: confused'"
 
 
 async def test_empty_receive_means_any_reply(no_leaks: None) -> None:
     async with serving(status_server) as target:
-        result = await checks.probe(target, SimpleTcpSpec(request="x"), 2)
+        result = await run_check(target, SimpleTcpSpec(request="x"), 2)
     assert (result.ok, result.reason) == (True, "reply 'hello state: confused'")
 
 
@@ -64,7 +64,7 @@ async def test_server_closing_silently_is_down(no_leaks: None) -> None:
         writer.close()
 
     async with serving(mute) as target:
-        result = await checks.probe(target, SPEC, 2)
+        result = await run_check(target, SPEC, 2)
     assert (result.ok, result.reason) == (False, "connection closed without a reply")
 
 
@@ -78,20 +78,19 @@ async def test_answer_on_an_open_connection_is_enough(no_leaks: None) -> None:
         writer.close()
 
     async with serving(chatty) as target:
-        result = await checks.probe(target, SPEC, 2)
+        result = await run_check(target, SPEC, 2)
         released.set()
         await asyncio.sleep(0.01)
     assert (result.ok, result.reason) == (True, "reply 'state: ready'")
 
 
 async def test_refused(no_leaks: None) -> None:
-    target = Target(address=ip_address("127.0.0.1"), port=servers.free_port())
-    result = await checks.probe(target, SPEC, 2)
+    target = Target(address=ip_address("127.0.0.1"), port=free_port())
+    result = await run_check(target, SPEC, 2)
     assert (result.ok, result.reason) == (False, "connection refused")
 
 
-async def test_hung_server_times_out(no_leaks: None) -> None:
-    with servers.silent_listener("127.0.0.1") as port:
+async def test_hung_server_times_out() -> None:
+    with hung_tcp("127.0.0.1") as port:
         target = Target(address=ip_address("127.0.0.1"), port=port)
-        result = await checks.probe(target, SPEC, 0.3)
-    assert (result.ok, result.reason) == (False, "timed out after 0.3s")
+        await assert_times_out_cleanly(target, SPEC, 0.3)

@@ -28,6 +28,7 @@ from ldirector.config import loads
 from ldirector.engine import Engine
 from ldirector.ipvs import toggles
 from ldirector.ipvs.netlink import NetlinkBackend, netns_socket
+from ldirector.ipvs.sync import DaemonState, SyncDaemon
 from ldirector.ipvs.types import (
     AddDest,
     DelDest,
@@ -37,7 +38,7 @@ from ldirector.ipvs.types import (
     Op,
     Protocol,
 )
-from ldirector.owned import OwnedStore
+from ldirector.state.owned import OwnedStore
 
 from .vmtools import HEALTH_SERVER, http_get, inside_netns, ipvsadm, ready_processes, sh
 
@@ -139,6 +140,15 @@ class Recorder:
     async def apply(self, ops: Sequence[Op]) -> None:
         self.ops.extend(ops)
         await self.inner.apply(ops)
+
+    async def daemons(self) -> tuple[SyncDaemon, ...]:
+        return await self.inner.daemons()
+
+    async def start_daemon(self, daemon: SyncDaemon) -> None:
+        await self.inner.start_daemon(daemon)
+
+    async def stop_daemon(self, state: DaemonState) -> None:
+        await self.inner.stop_daemon(state)
 
     async def close(self) -> None:
         await self.inner.close()
@@ -300,7 +310,7 @@ from ldirector.config import load
 from ldirector.engine import Engine
 from ldirector.ipvs import toggles
 from ldirector.ipvs.netlink import NetlinkBackend
-from ldirector.owned import OwnedStore
+from ldirector.state.owned import OwnedStore
 
 engine = Engine(load(sys.argv[1]), NetlinkBackend(), owned=OwnedStore(Path(sys.argv[2])),
                 sysctls=toggles.apply, on_ready=lambda: print("ready", flush=True))

@@ -1,13 +1,13 @@
-"""The dry-run backend's ipvsadm -R text, fed to the real ipvsadm, builds what netlink builds."""
+"""The ipvsadm -R text of ops and tables, fed to the real ipvsadm, builds what netlink builds."""
 
 from __future__ import annotations
 
-import io
 from ipaddress import IPv4Address
 
 import pytest
 
-from ldirector.ipvs.dryrun import DryRunBackend, format_table
+from ldirector.core.reconcile import diff
+from ldirector.ipvs.ipvsadm import format_op, format_table
 from ldirector.ipvs.netlink import NetlinkBackend
 from ldirector.ipvs.types import (
     Dest,
@@ -21,7 +21,7 @@ from ldirector.ipvs.types import (
     Service,
     VirtualService,
 )
-from ldirector.reconcile import diff
+from ldirector.testing import FakeBackend
 
 from .test_kernel_netlink import edited, every_attribute
 from .vmtools import ipvsadm
@@ -40,7 +40,7 @@ async def test_restore_of_format_table_equals_netlink(kernel: NetlinkBackend) ->
     assert via_ipvsadm == via_netlink == table
 
 
-async def test_restore_of_dry_run_ops_equals_netlink(kernel: NetlinkBackend) -> None:
+async def test_ipvsadm_text_of_ops_equals_netlink(kernel: NetlinkBackend) -> None:
     start = every_attribute()
     goal = edited(start).without(list(start.services)[:2])
     extra_key = FwmarkServiceKey(Family.INET, 9)
@@ -54,13 +54,13 @@ async def test_restore_of_dry_run_ops_equals_netlink(kernel: NetlinkBackend) -> 
     owned = set(start.services) | {extra_key}
     ops = diff(goal, start, owned)
 
-    out = io.StringIO()
-    dry = DryRunBackend(start, out=out)
-    await dry.apply(ops)
-    assert await dry.dump() == goal
+    model = FakeBackend(start)
+    await model.apply(ops)
+    assert await model.dump() == goal
+    restore = "".join(format_op(op) + "\n" for op in ops)
 
     await kernel.apply(diff(start, IpvsTable(), owned))
-    ipvsadm("-R", stdin=out.getvalue())
+    ipvsadm("-R", stdin=restore)
     via_ipvsadm = await kernel.dump()
 
     ipvsadm("-C")

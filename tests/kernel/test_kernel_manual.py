@@ -20,14 +20,15 @@ from pathlib import Path
 import pytest
 
 from checks.types import CheckSpec, Result, Target
-from ldirector.clock import FakeClock
 from ldirector.config import loads
-from ldirector.control import observing, request, socket_path
+from ldirector.control.protocol import request, socket_path
+from ldirector.control.server import observing
 from ldirector.engine import Engine
 from ldirector.ipvs.netlink import NetlinkBackend, netns_socket
 from ldirector.ipvs.types import InetServiceKey, Protocol
-from ldirector.manual import ManualOverrides, ManualStore
-from ldirector.owned import OwnedStore
+from ldirector.state.holds import Holds, HoldsStore
+from ldirector.state.owned import OwnedStore
+from ldirector.testing import FakeClock
 
 from .vmtools import ready_processes, sh
 
@@ -120,7 +121,7 @@ def engine(backend: NetlinkBackend, state: Path, clock: FakeClock) -> Engine:
         clock=clock,
         run=always_up,
         owned=OwnedStore(state / "k.cf.owned"),
-        manual=ManualOverrides(ManualStore(state / "k.cf.manual.json")),
+        holds=Holds(HoldsStore(state / "k.cf.manual.json")),
         resolver=lambda address: asyncio.sleep(0, None),
         rng=random.Random(1),
         reconcile_spacing=0.0,

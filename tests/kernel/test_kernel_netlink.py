@@ -1,15 +1,21 @@
-"""NetlinkBackend against the real kernel: attributes round-trip, errors map, batches scale."""
+"""NetlinkBackend against the real kernel: attributes round-trip, errors map, batches scale,
+sync daemons start, read back and stop."""
 
 from __future__ import annotations
 
 import errno
+import os
+import subprocess
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from ipaddress import IPv4Address, IPv6Address
 
 import pytest
 
-from ldirector.ipvs.backend import ApplyError
-from ldirector.ipvs.fake import FakeBackend
+from ldirector.core.reconcile import diff
+from ldirector.ipvs.backend import ApplyError, IpvsError
 from ldirector.ipvs.netlink import NetlinkBackend
+from ldirector.ipvs.sync import DaemonState, SyncDaemon
 from ldirector.ipvs.types import (
     AddDest,
     AddService,
@@ -29,9 +35,9 @@ from ldirector.ipvs.types import (
     Service,
     VirtualService,
 )
-from ldirector.reconcile import diff
+from ldirector.testing import FakeBackend
 
-from .vmtools import ipvsadm, run_as_nobody
+from .vmtools import ipvsadm, run_as_nobody, sh
 
 pytestmark = pytest.mark.kernel
 
@@ -257,3 +263,63 @@ async def test_without_cap_net_admin_errors_are_one_sentence(kernel: NetlinkBack
     assert done.stdout == (
         "reading or changing the IPVS table needs root (CAP_NET_ADMIN): run ldirector as root\n"
     )
+
+
+@pytest.fixture
+def own_netns(vm: None) -> Iterator[str]:
+    """A network namespace of the test's own, with only ``lo``, up."""
+    name = f"ldir-sync-{os.getpid()}"
+    sh("ip", "netns", "add", name)
+    try:
+        sh("ip", "-n", name, "link", "set", "lo", "up")
+        yield name
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+
+
+@pytest.fixture
+async def isolated(own_netns: str) -> AsyncIterator[NetlinkBackend]:
+    """A backend on that namespace's IPVS."""
+    backend = NetlinkBackend(netns=own_netns)
+    try:
+        yield backend
+    finally:
+        await backend.close()
+
+
+BACKUP = SyncDaemon(state=DaemonState.BACKUP, interface="lo", syncid=7)
+
+
+async def test_backup_sync_daemon_starts_reads_back_and_stops(isolated: NetlinkBackend) -> None:
+    assert await isolated.daemons() == ()
+    await isolated.start_daemon(BACKUP)
+    (got,) = await isolated.daemons()
+    # The kernel derives the payload size from the interface MTU; the rest reads back as sent.
+    assert got.maxlen is not None and got.maxlen > 0
+    assert replace(got, maxlen=None) == BACKUP
+    await isolated.stop_daemon(DaemonState.BACKUP)
+    assert await isolated.daemons() == ()
+
+
+async def test_sync_daemon_errors_are_one_sentence_and_match_the_fake(
+    isolated: NetlinkBackend,
+) -> None:
+    fake = FakeBackend(interfaces={"lo"})
+    nosuch = SyncDaemon(state=DaemonState.BACKUP, interface="nosuch0")
+    got: list[tuple[str, int]] = []
+    for backend in (isolated, fake):
+        with pytest.raises(IpvsError) as unknown:
+            await backend.start_daemon(nosuch)
+        await backend.start_daemon(BACKUP)
+        with pytest.raises(IpvsError) as twice:
+            await backend.start_daemon(BACKUP)
+        await backend.stop_daemon(DaemonState.BACKUP)
+        with pytest.raises(IpvsError) as none:
+            await backend.stop_daemon(DaemonState.BACKUP)
+        got += [(str(e.value), e.value.errno) for e in (unknown, twice, none)]
+    assert got[:3] == [
+        ("cannot start the backup sync daemon: no network interface named 'nosuch0'", errno.ENODEV),
+        ("cannot start the backup sync daemon: one is already running", errno.EEXIST),
+        ("cannot stop the backup sync daemon: none is running", errno.ESRCH),
+    ]
+    assert got[3:] == got[:3]

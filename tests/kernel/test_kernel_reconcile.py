@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ldirector.ipvs.fake import FakeBackend
+from ldirector.core.reconcile import diff
 from ldirector.ipvs.netlink import NetlinkBackend
 from ldirector.ipvs.types import (
     Dest,
@@ -25,7 +25,7 @@ from ldirector.ipvs.types import (
     VirtualService,
     op_service_key,
 )
-from ldirector.reconcile import diff
+from ldirector.testing import FakeBackend
 
 from .vmtools import ipvsadm
 

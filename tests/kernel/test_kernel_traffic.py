@@ -16,6 +16,7 @@ from ipaddress import IPv4Address
 
 import pytest
 
+from ldirector.core.reconcile import diff
 from ldirector.ipvs.netlink import NetlinkBackend, netns_socket
 from ldirector.ipvs.types import (
     Dest,
@@ -27,7 +28,6 @@ from ldirector.ipvs.types import (
     ServiceKey,
     VirtualService,
 )
-from ldirector.reconcile import diff
 
 from .vmtools import ipvsadm
 

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Iterator
+from ipaddress import IPv4Address
 
 from ldirector.ipvs.netlink import CLONE_NEWNET
 
@@ -155,3 +156,30 @@ def http_get(sock: socket.socket, path: str = "/") -> str:
             raise ConnectionResetError("connection closed")
         body += chunk
     return body.decode()
+
+
+def proc_ip_vs(text: str) -> dict[str, dict[str, int]]:
+    """The kernel's text listing of its table (``/proc/net/ip_vs``) as service -> dest -> weight.
+
+    Services read ``TCP 10.0.0.1:80`` (``FWM 5`` for a mark), IPv4 destinations ``10.0.0.2:80``;
+    IPv6 entries keep the kernel's bracketed hex. It is the kernel's own view, independent of
+    ldirector's netlink decoder, so it stays readable whatever another tool put in the table.
+    """
+
+    def endpoint(word: str) -> str:
+        address, _, port = word.rpartition(":")
+        if len(address) == 8 and not address.startswith("["):
+            address = str(IPv4Address(int(address, 16)))
+        return f"{address}:{int(port, 16)}" if port else word
+
+    table: dict[str, dict[str, int]] = {}
+    current: dict[str, int] | None = None
+    for line in text.splitlines()[3:]:
+        words = line.split()
+        if len(words) >= 4 and words[0] == "->" and current is not None:
+            with contextlib.suppress(ValueError):
+                current[endpoint(words[1])] = int(words[3])
+        elif len(words) >= 2 and not line.startswith(" "):
+            name = str(int(words[1], 16)) if words[0] == "FWM" else endpoint(words[1])
+            current = table.setdefault(f"{words[0]} {name}", {})
+    return table

@@ -1,0 +1,203 @@
+"""Log edge: where ldirector's log lines go and what they say, in ldirectord's formats.
+
+The wording itself is ``ldirector.core.wording``; ``configure()`` routes every line to stderr
+(``-d``), stdout (``supervised=yes``), a file (``logfile="/path"``) or syslog
+(``logfile="local0"``), with a redacting filter in front of every destination so no password
+or secret is ever written.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import logging.handlers
+import socket
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ldirector.core.text import redact
+from ldirector.core.wording import LOGGER_NAME, localtime
+from ldirector.state.appendfile import RefusedFile, append
+
+SYSLOG_IDENT = "ldirectord"
+DEFAULT_LOGFILE = "/var/log/ldirectord.log"
+
+
+class SecretFilter(logging.Filter):
+    """Redacts every record in place before any handler formats it.
+
+    The secret set is mutable so a reload can add the new config's passwords.
+    """
+
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        super().__init__()
+        self.secrets: frozenset[str] = frozenset(secrets)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        record.msg = redact(record.getMessage(), self.secrets)
+        record.args = None
+        if record.exc_info and not record.exc_text:
+            record.exc_text = logging.Formatter().formatException(record.exc_info)
+        if record.exc_text:
+            record.exc_text = redact(record.exc_text, self.secrets)
+        record.exc_info = None
+        return True
+
+
+# --- destinations ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Stderr:
+    """``-d``: foreground, plain lines on stderr."""
+
+
+@dataclass(frozen=True, slots=True)
+class Stdout:
+    """``supervised=yes``: foreground, ``[<localtime>] msg`` on stdout."""
+
+
+@dataclass(frozen=True, slots=True)
+class LogFile:
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class Syslog:
+    facility: str
+
+
+Destination = Stderr | Stdout | LogFile | Syslog
+
+
+def destination_for(logfile: str | None, *, debug: bool, supervised: bool) -> Destination:
+    """ldirectord's precedence: ``-d`` beats supervised, which beats ``logfile``."""
+    if debug:
+        return Stderr()
+    if supervised:
+        return Stdout()
+    value = logfile or DEFAULT_LOGFILE
+    if value.startswith("/"):
+        return LogFile(Path(value))
+    facility = value.lower()
+    if facility not in logging.handlers.SysLogHandler.facility_names:
+        raise ValueError(f"unknown syslog facility '{value}' in logfile=")
+    return Syslog(facility)
+
+
+class _LocaltimeFormatter(logging.Formatter):
+    def __init__(self, cfgname: str | None) -> None:
+        super().__init__()
+        self.cfgname = cfgname
+
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if record.exc_text:
+            text += "\n" + record.exc_text
+        stamp = localtime(record.created)
+        if self.cfgname is None:
+            return f"[{stamp}] {text}"
+        return f"[{stamp}|{self.cfgname}|{record.process}] {text}"
+
+
+class _PlainFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        text = record.getMessage()
+        if record.levelno <= logging.DEBUG:
+            text = f"DEBUG: {text}"
+        if record.exc_text:
+            text += "\n" + record.exc_text
+        return text
+
+
+class ReopeningFileHandler(logging.Handler):
+    """Appends each line with a fresh open/close, as ldirectord does.
+
+    That makes the file safe under logrotate (``create`` or ``copytruncate``) with no signal,
+    and a daemon never holds a deleted file open. If the write fails the line goes to stderr.
+    Only a regular file is written, never through a symbolic link, and opening it never waits:
+    a FIFO would hang ``start`` at its first line. Such a path is refused, said once on stderr
+    (again only if what it is changes), and the lines go to stderr.
+    """
+
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+        self._refused: str | None = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = self.format(record) + "\n"
+            append(self.path, line.encode("utf-8", errors="replace"))
+        except RefusedFile as exc:
+            if exc.strerror != self._refused:
+                self._refused = exc.strerror
+                sys.stderr.write(f"logfile {self.path}: {exc.strerror}: logging to stderr\n")
+            sys.stderr.write(self.format(record) + "\n")
+        except OSError:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:
+            self.handleError(record)
+        else:
+            self._refused = None
+
+
+class _SyslogHandler(logging.handlers.SysLogHandler):
+    def mapPriority(self, levelName: str) -> str:
+        # ldirectord logs every line at info, whatever its Python level.
+        return "info"
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        # No syslog daemon (yet): keep the line, on stderr, without a logging traceback. The
+        # stdlib handler reconnects on the next line, so a restarted syslogd is picked up.
+        with contextlib.suppress(Exception):
+            sys.stderr.write(self.format(record) + "\n")
+
+
+def build_handler(
+    destination: Destination, cfgname: str, *, syslog_address: str = "/dev/log"
+) -> logging.Handler:
+    """One handler per destination, formatted the ldirectord way."""
+    handler: logging.Handler
+    match destination:
+        case Stderr():
+            handler = logging.StreamHandler(sys.stderr)
+            handler.setFormatter(_PlainFormatter())
+        case Stdout():
+            handler = logging.StreamHandler(sys.stdout)
+            handler.setFormatter(_LocaltimeFormatter(None))
+        case LogFile(path):
+            handler = ReopeningFileHandler(path)
+            handler.setFormatter(_LocaltimeFormatter(cfgname))
+        case Syslog(facility):
+            code = logging.handlers.SysLogHandler.facility_names[facility]
+            handler = _SyslogHandler(
+                address=syslog_address, facility=code, socktype=socket.SOCK_DGRAM
+            )
+            # RFC 3164 tag with the pid, like openlog("ldirectord", LOG_PID).
+            handler.setFormatter(logging.Formatter(f"{SYSLOG_IDENT}[%(process)d]: %(message)s"))
+    return handler
+
+
+def configure(
+    destination: Destination,
+    cfgname: str,
+    *,
+    secrets: Iterable[str] = (),
+    debug: bool = False,
+    syslog_address: str = "/dev/log",
+) -> SecretFilter:
+    """Route the ``ldirector`` logger to one destination; returns its redacting filter."""
+    logger = logging.getLogger(LOGGER_NAME)
+    for old in list(logger.handlers):
+        logger.removeHandler(old)
+        old.close()
+    handler = build_handler(destination, cfgname, syslog_address=syslog_address)
+    secret_filter = SecretFilter(secrets)
+    handler.addFilter(secret_filter)
+    logger.addHandler(handler)
+    logger.setLevel(logging.DEBUG if debug else logging.INFO)
+    logger.propagate = False
+    return secret_filter

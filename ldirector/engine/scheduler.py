@@ -1,0 +1,252 @@
+"""Runs the checks: cadence, jitter, the concurrency cap, and the one harness (timeout and timing).
+
+Sits between the plan (which says what to check) and the engine (which consumes the
+``Observation`` queue). This is the only place that times a check: a check itself never
+implements its outer timeout. Every check runs in its own task, so a hung check only ever
+holds up itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import logging
+import math
+import random
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+
+import checks
+from checks.types import CheckSpec, Result, Target
+from ldirector.core.health import CheckKind, Rotation
+from ldirector.core.plan import Job
+from ldirector.core.text import clean_reason, secrets_of
+from ldirector.core.wording import seconds_text
+from ldirector.engine.clock import Clock, MonotonicClock, Timer
+
+log = logging.getLogger(__name__)
+
+#: Immediate (cold-start) checks started per second at most.
+DEFAULT_BURST_RATE = 500.0
+
+CheckRunner = Callable[[Target, CheckSpec], Awaitable[Result]]
+
+#: Generous by default: a black-holed real holds its slot for a whole timeout, and a cap
+#: below the number of black holes would let them delay the healthy reals' checks. Each
+#: check in flight holds a socket, so the daemon raises RLIMIT_NOFILE to match.
+DEFAULT_CONCURRENCY = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class Observation:
+    """A result, stamped with the job that produced it, when it was due and when it started.
+
+    ``result.elapsed`` is how long it ran, by the same clock."""
+
+    job: Job
+    kind: CheckKind
+    result: Result
+    scheduled: float
+    started: float
+
+
+async def run_check(
+    run: CheckRunner, target: Target, spec: CheckSpec, limit: float, clock: Clock
+) -> Result:
+    """Run one check for at most ``limit`` seconds and time it; never raises except on
+    cancellation. The one harness every check runs under, in the daemon and in ``check``.
+
+    The time is the clock's from start to finish, so a check that timed out is recorded with the
+    time it took, not 0. Our deadline reads ``timed out after 3s``; a TimeoutError a check let
+    escape before it, or any other exception, is a bug in that check: ``internal error: ...``
+    with the traceback logged. A check's reason comes from a real server, so it is made safe for
+    a log line, a terminal and a page here, once, for every consumer.
+    """
+    started = clock.now()
+    deadline = asyncio.timeout(limit)
+    try:
+        async with deadline:
+            result = await run(target, spec)
+        ok, reason = result.ok, result.reason
+    except TimeoutError as exc:
+        if deadline.expired():
+            ok, reason = False, f"timed out after {seconds_text(limit)}"
+        else:
+            log.exception("check %s of %s let a timeout escape", type(spec).__name__, target)
+            ok, reason = False, f"internal error: {exc!r}"
+    except Exception as exc:  # a bug in a check must not take the daemon down
+        log.exception("check %s of %s raised", type(spec).__name__, target)
+        ok, reason = False, f"internal error: {type(exc).__name__}: {exc}"
+    return Result(ok, clean_reason(reason, secrets_of(spec)), clock.now() - started)
+
+
+class Slots:
+    """A counting semaphore whose release is O(1) however many tasks wait.
+
+    ``asyncio.Semaphore`` (3.11) scans its waiters on every release; with thousands of checks
+    queued at a cold start that scan made the cap itself the bottleneck. Here a released slot
+    is handed straight to the oldest live waiter.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self._free = limit
+        self._waiters: collections.deque[asyncio.Future[None]] = collections.deque()
+
+    @property
+    def waiting(self) -> int:
+        return sum(1 for f in self._waiters if not f.done())
+
+    async def acquire(self) -> None:
+        if self._free > 0 and not self._waiters:
+            self._free -= 1
+            return
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._waiters.append(future)
+        try:
+            await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():  # a slot was handed over: pass it on
+                self.release()
+            raise
+
+    def release(self) -> None:
+        while self._waiters:
+            future = self._waiters.popleft()
+            if not future.done():
+                future.set_result(None)
+                return
+        self._free += 1
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.release()
+
+
+class _Track:
+    """One job's running state: its next timer or its check in flight, never both."""
+
+    __slots__ = ("due", "job", "rotation", "spread", "task", "timer")
+
+    def __init__(self, job: Job, *, spread: bool) -> None:
+        self.job = job
+        self.due = 0.0
+        self.rotation = Rotation(job.combined or 0)
+        #: The run after an immediate one lands 0.5 to 1.5 intervals later, not in lock-step.
+        self.spread = spread
+        self.timer: Timer | None = None
+        self.task: asyncio.Task[None] | None = None
+
+    def cancel(self) -> asyncio.Task[None] | None:
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
+        task, self.task = self.task, None
+        if task is not None:
+            task.cancel()
+        return task
+
+
+class Scheduler:
+    """Runs every job on its cadence and feeds their observations to ``queue``.
+
+    A job between checks is one clock timer, and a task exists only while its check runs:
+    10,000 sleeping tasks kept ~150,000 short-lived objects that the garbage collector had to
+    walk, enough to make checks start late.
+    """
+
+    def __init__(
+        self,
+        queue: asyncio.Queue[Observation],
+        *,
+        clock: Clock | None = None,
+        run: CheckRunner = checks.run,
+        concurrency: int = DEFAULT_CONCURRENCY,
+        rng: random.Random | None = None,
+        burst_rate: float = DEFAULT_BURST_RATE,
+    ) -> None:
+        self._queue = queue
+        self._burst_rate = burst_rate
+        self._clock = clock or MonotonicClock()
+        self._run = run
+        self._slots = Slots(concurrency)
+        self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
+        self._tracks: dict[Job, _Track] = {}
+        self._fire_at_due = self._fire  # one bound method for every timer, not one per timer
+
+    @property
+    def jobs(self) -> frozenset[Job]:
+        return frozenset(self._tracks)
+
+    def set_jobs(self, jobs: Iterable[Job], *, immediate: Iterable[Job] = ()) -> None:
+        """Run exactly ``jobs``: new ones start, missing ones stop, the rest keep their cadence.
+
+        A new job's first run is at a random offset within its interval (so thousands of
+        checks do not fire in lock-step). Jobs in ``immediate`` run at once instead, at
+        most ``burst_rate`` of them per second (a cold start of 10,000 reals would otherwise
+        start 10,000 checks in the same instant), or faster when that is what it takes to
+        start them all within their interval, and their second run lands at a random point
+        between half and one and a half intervals later, so they do not stay in lock-step
+        either.
+        """
+        ordered = list(dict.fromkeys(jobs))  # input order: deterministic under a seeded rng
+        wanted = set(ordered)
+        new = [p for p in ordered if p not in self._tracks]
+        for job in list(self._tracks):
+            if job not in wanted:
+                self._tracks.pop(job).cancel()
+        now_first = set(immediate)
+        first = [p for p in new if p in now_first]
+        self._rng.shuffle(first)
+        # Capping each offset at the interval instead would start all the jobs past
+        # burst_rate * interval in the same instant, at the end of the interval.
+        n = len(first)
+        offsets = {p: min(i / self._burst_rate, p.interval * i / n) for i, p in enumerate(first)}
+        now = self._clock.now()
+        for job in new:
+            offset = offsets.get(job)
+            track = _Track(job, spread=offset is not None)
+            self._tracks[job] = track
+            if offset is None:
+                offset = self._rng.uniform(0, job.interval)
+            self._wait(track, now + offset)
+
+    async def stop(self) -> None:
+        """Cancel every job and wait for the checks in flight to finish."""
+        tracks = list(self._tracks.values())
+        self._tracks.clear()
+        tasks = [task for track in tracks if (task := track.cancel()) is not None]
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def _wait(self, track: _Track, due: float) -> None:
+        track.due = due
+        track.timer = self._clock.call_at(due, self._fire_at_due, track)
+
+    def _fire(self, track: _Track) -> None:
+        track.timer = None
+        track.task = asyncio.create_task(self._check(track))
+
+    async def _check(self, track: _Track) -> None:
+        job, due = track.job, track.due
+        kind = track.rotation.next_kind if job.combined is not None else CheckKind.NEGOTIATE
+        spec, timeout = job.spec_for(kind)
+        async with self._slots:
+            started = self._clock.now()
+            result = await run_check(self._run, job.target, spec, timeout, self._clock)
+        if job.combined is not None:
+            track.rotation = track.rotation.after(kind, result.ok)
+        self._queue.put_nowait(Observation(job, kind, result, due, started))
+        # The cadence is counted from the scheduled start, so a slow check does not drift
+        # the schedule. A check that overran its slot waits for the next slot of its
+        # cadence: restarting at once would keep an overloaded host overloaded.
+        step = job.interval
+        if track.spread:
+            step *= self._rng.uniform(0.5, 1.5)
+            track.spread = False
+        due += step
+        now = self._clock.now()
+        if due < now:
+            due += math.ceil((now - due) / job.interval) * job.interval
+        track.task = None
+        self._wait(track, due)
