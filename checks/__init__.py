@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import assert_never
 
 from checks.types import (
+    AgentSpec,
     CheckSpec,
     ConnectSpec,
     DnsSpec,
@@ -59,6 +60,10 @@ async def run(target: Target, spec: CheckSpec) -> Result:
             from checks import external
 
             return await external.check(target, spec)
+        case AgentSpec():
+            from checks import agent
+
+            return await agent.check(target, spec)
         case HttpSpec():
             from checks import http
 

@@ -10,7 +10,7 @@ is itself an IPv6 address is compared as an address (``0:0::1`` matches an answe
 
 Answers of another class or with rdata of an unexpected shape are not records of the kind asked
 for: alone, they make a down result that names them. An empty ``receive`` means "any such
-answer": ldirectord marks every real down in that case (bug B19).
+answer": ldirectord marks every real down in that case.
 """
 
 from __future__ import annotations

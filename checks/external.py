@@ -25,9 +25,11 @@ import subprocess
 from ipaddress import IPv6Address
 
 from checks._io import describe, printable
-from checks.types import ExternalSpec, Result, Target
+from checks.types import ExternalSpec, Result, Target, Weight
 
 MAX_OUTPUT = 4096
+#: keepalived's ``misc_dynamic``: an exit status of 2 to 255 means up at weight status - 2.
+DYNAMIC_BASE = 2
 #: Characters of output a reason quotes; the rest of the kept output goes to the debug log caller.
 REASON_OUTPUT = 300
 #: Seconds the output is still read after the command exited and its group was killed.
@@ -112,7 +114,7 @@ async def _drained(command: _Command) -> bool:
 
 
 async def check(target: Target, spec: ExternalSpec) -> Result:
-    """Up when the command exits 0."""
+    """Up when the command exits 0 (or, with ``spec.dynamic``, 2 to 255: a weight)."""
     cmd = argv(target, spec)
     token = secrets.token_hex(16)
     entry = f"{MARKER}={token}".encode()
@@ -150,6 +152,10 @@ async def check(target: Target, spec: ExternalSpec) -> Result:
     output = printable(command.output.decode("utf-8", "replace"), REASON_OUTPUT)
     if returncode == 0:
         return Result(True, f"exit 0: {output}" if output else "exit 0")
+    if spec.dynamic and returncode is not None and returncode >= 2:
+        weight = returncode - DYNAMIC_BASE
+        status = f"exit status {returncode}: weight {weight}"
+        return Result(True, f"{status}: {output}" if output else status, weight=Weight(weight))
     if returncode is not None and returncode < 0:
         status = f"killed by signal {_signal_name(-returncode)}"
     else:

@@ -1,7 +1,8 @@
 """service=imap and imaps (TLS from the first byte): the greeting, LOGIN when a login is set.
 
-Called through :func:`checks.run`; speaks IMAP4rev1 over :mod:`checks._lines`. Unlike ldirectord
-(bug B8), the target's port is used: checkport, else the real's port, else 143/993.
+Called through :func:`checks.run`; speaks IMAP4rev1 over :mod:`checks._lines`. Unlike
+ldirectord, which always connects to 143 or 993, the target's port is used: checkport, else the
+real's port, else 143/993.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ Called through :func:`checks.run`. LDAPv3 needs only three requests here, so the
 in this module and spoken over asyncio streams (ldap3 is synchronous, and a thread cannot be
 cancelled at the caller's timeout). Up when the search returns exactly one entry whose DN
 matches ``receive`` (if set). The bind is simple with login and passwd when both are set, else
-anonymous, as in ldirectord. Unlike ldirectord (bug B14), a failure is reported once.
+anonymous, as in ldirectord. Unlike ldirectord, a failure is reported once.
 
 A hostile server cannot make the check hold more than one message: each is at most
 ``MAX_MESSAGE`` bytes, a search stops reading at its second entry (one is the answer, two are

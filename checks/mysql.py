@@ -1,7 +1,7 @@
 """service=mysql: log in with aiomysql, run ``request`` (the SQL query) once; up when it has rows.
 
 Called through :func:`checks.run`. aiomysql is an optional extra (``ldirector[mysql]``), imported
-here so that only configs using MySQL need it. Unlike ldirectord (bug B10) the query runs once
+here so that only configs using MySQL need it. Unlike ldirectord the query runs once
 and the caller's timeout bounds the whole check.
 
 The result is read unbuffered and only its first row is fetched: up is "at least one row", and a

@@ -1,6 +1,6 @@
 """service=nntp: the server greeting must be a 2xx status (200 or 201).
 
-Called through :func:`checks.run`; speaks over :mod:`checks._lines`. Unlike ldirectord (bug B23),
+Called through :func:`checks.run`; speaks over :mod:`checks._lines`. Unlike ldirectord,
 the connect is bounded too: the caller's timeout covers the whole exchange.
 """
 

@@ -2,7 +2,7 @@
 
 Called through :func:`checks.run`. oracledb is an optional extra (``ldirector[oracle]``),
 imported here so that only configs using Oracle need it. ``database`` is the SID, as in
-ldirectord's ``dbi:Oracle:sid=...``. Up when the query returns rows. Unlike ldirectord (bug B10)
+ldirectord's ``dbi:Oracle:sid=...``. Up when the query returns rows. Unlike ldirectord
 the query runs once and the caller's timeout bounds the whole check.
 
 Only the first row is fetched, and the cursor asks the server for one row at a time: a query

@@ -2,8 +2,8 @@
 
 Called through :func:`checks.run`. asyncpg is an optional extra (``ldirector[pgsql]``), imported
 here so that only configs using PostgreSQL need it. TLS is tried first and plain TCP used when
-the server declines (libpq's ``sslmode=prefer``, DBD::Pg's default). Unlike ldirectord (bug
-B10) the query runs once and the caller's timeout bounds the whole check.
+the server declines (libpq's ``sslmode=prefer``, DBD::Pg's default). Unlike ldirectord
+the query runs once and the caller's timeout bounds the whole check.
 
 Only the first row is asked for (an Execute limited to one row): up is "at least one row", and
 a query producing endless rows makes the server send one.

@@ -1,7 +1,7 @@
 """service=pop and pops (TLS from the first byte): the +OK greeting, then a login when one is set.
 
-Called through :func:`checks.run`; speaks POP3 over :mod:`checks._lines`. Unlike ldirectord (bug
-B7), a check without a login still connects and needs the ``+OK`` greeting, so a dead server goes
+Called through :func:`checks.run`; speaks POP3 over :mod:`checks._lines`. Unlike ldirectord, a
+check without a login still connects and needs the ``+OK`` greeting, so a dead server goes
 down. With a login: USER, PASS and STAT must all answer ``+OK``.
 """
 

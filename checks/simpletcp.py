@@ -2,7 +2,7 @@
 
 A generic line protocol check. The request arrives as it goes on the wire (the config layer has
 dropped ldirectord's leading ``/`` and turned ``\\n`` into newlines). An empty ``receive`` means
-"any reply" (ldirectord reuses Perl's last matched pattern there: bug B19).
+"any reply" (ldirectord reuses Perl's last matched pattern there).
 """
 
 from __future__ import annotations

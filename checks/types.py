@@ -67,6 +67,17 @@ class Target:
 
 
 @dataclass(frozen=True, slots=True)
+class Weight:
+    """The weight a real server asks for: absolute, or a percentage of its configured weight.
+
+    ldirector bounds it by the configured weight, so a real can lower its share, never raise it.
+    """
+
+    value: int
+    percent: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Result:
     """What one check run concluded.
 
@@ -79,6 +90,10 @@ class Result:
     ok: bool
     reason: str
     elapsed: float = 0.0
+    #: The weight the real asked for (dynamic weights); None: its configured weight. On a
+    #: failed result it marks the real's own word that it is out (an agent's ``down``), as
+    #: opposed to a probe that failed.
+    weight: Weight | None = None
 
 
 # --- per-service specs -------------------------------------------------------------------------
@@ -102,10 +117,25 @@ class PingSpec:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ExternalSpec:
-    """checktype=external / external-perl: ``command VIP VPORT RIP RPORT``, exit 0 means up."""
+    """checktype=external / external-perl: ``command VIP VPORT RIP RPORT``, exit 0 means up.
+
+    With ``dynamic`` the exit status follows keepalived's ``misc_dynamic`` convention: 0 up at
+    the configured weight, 1 down, 2 to 255 up at weight status - 2.
+    """
 
     command: str
     perl: bool = False
+    dynamic: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AgentSpec:
+    """An agent check (HAProxy's ``agent-check`` style): read the line the real's agent sends.
+
+    ``send`` is written first when given (some agents wait for a request line).
+    """
+
+    send: str = ""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -259,6 +289,7 @@ CheckSpec = (
     ConnectSpec
     | PingSpec
     | ExternalSpec
+    | AgentSpec
     | NoneSpec
     | HttpSpec
     | DnsSpec

@@ -12,7 +12,7 @@ import difflib
 import enum
 import os
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from ldirector import __version__
 from ldirector.config.loader import DEFAULT_CONFIG
@@ -28,6 +28,11 @@ LDIRECTOR = "ldirector"
 HELP = ("-h", "-?", "--help")
 VERSION = ("-v", "--version")
 DEBUG = ("-d", "--debug")
+#: Runs (and finds) the shadow instance of a config: it checks and compares, and writes nothing
+#: another manager owns.
+SHADOW = "--shadow"
+#: What a shadow instance adds to its config's name (pid file, log prefix, control socket).
+SHADOW_SUFFIX = ".shadow"
 
 
 class Verb(enum.StrEnum):
@@ -107,11 +112,14 @@ class Invocation:
     debug: bool
     options: Mapping[str, object] = field(default_factory=dict)
     operands: tuple[str, ...] = ()
+    #: ``--shadow``: the instance that compares and never writes.
+    shadow: bool = False
 
     @property
     def cfgname(self) -> str:
-        """The config's name in the pid file, the log prefix and the socket: its basename."""
-        return cfgname_of(self.config_arg)
+        """The config's name in the pid file, the log prefix and the socket: its basename
+        (with :data:`SHADOW_SUFFIX` for the shadow instance)."""
+        return cfgname_of(self.config_arg, self.shadow)
 
     @property
     def config_name(self) -> str:
@@ -142,17 +150,19 @@ class UsageError(Exception):
         self.verb = verb
 
 
-def cfgname_of(config_arg: str | None) -> str:
-    return os.path.basename(config_arg) if config_arg is not None else DEFAULT_CFGNAME
+def cfgname_of(config_arg: str | None, shadow: bool = False) -> str:
+    name = os.path.basename(config_arg) if config_arg is not None else DEFAULT_CFGNAME
+    return name + SHADOW_SUFFIX if shadow else name
 
 
 def parse(argv: Sequence[str], table: Table) -> Invocation | Help | Version:
     """Parse a command line; raise ``UsageError`` for one the grammar refuses."""
-    debug, words = _options(argv)
+    debug, shadow, words = _options(argv)
     if isinstance(words, Help | Version):
         return words
     config, verb, more = _locate(words)
-    return _verb_args(tuple(argv), debug, config, verb, more, table)
+    inv = _verb_args(tuple(argv), debug, config, verb, more, table)
+    return replace(inv, shadow=True) if shadow and isinstance(inv, Invocation) else inv
 
 
 def runs_config(cfgname: str) -> Callable[[Sequence[str]], bool]:
@@ -160,20 +170,21 @@ def runs_config(cfgname: str) -> Callable[[Sequence[str]], bool]:
 
     def matches(args: Sequence[str]) -> bool:
         try:
-            _debug, words = _options(args)
+            _debug, shadow, words = _options(args)
             if isinstance(words, Help | Version):
                 return False
             config, _verb, _more = _locate(words)
         except UsageError:
             return False
-        return cfgname_of(config) == cfgname
+        return cfgname_of(config, shadow) == cfgname
 
     return matches
 
 
-def _options(argv: Sequence[str]) -> tuple[bool, list[str] | Help | Version]:
-    """The leading options (``require_order``, as ldirectord's Getopt): debug, and the rest."""
-    debug = False
+def _options(argv: Sequence[str]) -> tuple[bool, bool, list[str] | Help | Version]:
+    """The leading options (``require_order``, as ldirectord's Getopt): debug, shadow, and the
+    rest."""
+    debug = shadow = False
     rest = list(argv)
     while rest and rest[0].startswith("-") and rest[0] != "-":
         opt = rest.pop(0)
@@ -181,13 +192,15 @@ def _options(argv: Sequence[str]) -> tuple[bool, list[str] | Help | Version]:
             break
         if opt in DEBUG:
             debug = True
+        elif opt == SHADOW:
+            shadow = True
         elif opt in HELP:
-            return debug, Help()
+            return debug, shadow, Help()
         elif opt in VERSION:
-            return debug, Version()
+            return debug, shadow, Version()
         else:
             raise UsageError(f"Unknown option: {opt.lstrip('-')}")
-    return debug, rest
+    return debug, shadow, rest
 
 
 def _verb(word: str) -> Verb | None:
@@ -306,6 +319,8 @@ def usage(prog: str, table: Table, verb: Verb | None = None) -> str:
         f" (default {DEFAULT_CONFIG})",
         "Options:",
         "  -d, --debug    stay in the foreground, write no pid file, log to stderr",
+        "  --shadow       the shadow instance: check and compare with the kernel table,"
+        " write nothing",
         "  -h, --help     show this help (after a verb: that verb's)",
         "  -v, --version  show the version",
     ]

@@ -18,7 +18,7 @@ import stat
 import subprocess
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TextIO
 
@@ -77,6 +77,25 @@ def default_service(ctx: DaemonContext) -> Service:
     return engine_service(ctx)
 
 
+def default_shadow_service(ctx: DaemonContext) -> Service:
+    """The engine that checks and compares, and writes nothing: what ``--shadow start`` runs."""
+    from ldirector.daemon.service import shadow_service
+
+    return shadow_service(ctx)
+
+
+def shadow_settings(settings: Settings) -> Settings:
+    """A shadow runs no callback and no execute= instances: both act for the live instance."""
+    return replace(settings, callback=None, execute=())
+
+
+def shadow_loader(load: Loader) -> Loader:
+    def loaded(path: Path) -> Settings:
+        return shadow_settings(load(path))
+
+    return loaded
+
+
 @dataclass(frozen=True, slots=True)
 class Context:
     """What a verb runs with: its streams, the config file found for it, and the seams that
@@ -88,6 +107,7 @@ class Context:
     config: Path = Path("ldirectord.cf")
     load: Loader = field(default=load_settings)
     service: ServiceFactory = field(default=default_service)
+    shadow_service: ServiceFactory = field(default=default_shadow_service)
     run_dir: Path | None = None
     control_dir: Path | None = None
     stop_timeout: float = STOP_TIMEOUT
@@ -173,7 +193,7 @@ class _Instance:
             err.write(f"Config file {self.inv.config_name} not found\n")
             return 1
         try:
-            settings = self.ctx.load(self.config_path)
+            settings = self._loader()(self.config_path)
         except ConfigInvalid as exc:
             for line in exc.diagnostics:
                 err.write(line + "\n")
@@ -185,6 +205,9 @@ class _Instance:
         if warning:
             err.write(warning + "\n")
         return settings
+
+    def _loader(self) -> Loader:
+        return shadow_loader(self.ctx.load) if self.inv.shadow else self.ctx.load
 
     def _execute_lines(self) -> tuple[str, ...]:
         """For stop/status, after their own work: the execute= lines, if the config loads.
@@ -251,8 +274,8 @@ class _Instance:
             config_path=(self.config_path or Path(self.inv.config_name)).absolute(),
             cfgname=self.inv.cfgname,
             settings=settings,
-            load=self.ctx.load,
-            service=self.ctx.service,
+            load=self._loader(),
+            service=self.ctx.shadow_service if self.inv.shadow else self.ctx.service,
             debug=self.inv.debug,
             pid_file=self.pid_file,
             children=self.run_children,
@@ -290,6 +313,8 @@ class _Instance:
         The daemon starts its instances once ready, reloads, adds and removes them on reload,
         and stops them on exit; ``status`` reports them and ``stop`` makes sure they are down.
         """
+        if self.inv.shadow:  # execute= instances are live instances: not the shadow's to run
+            return
         for child in lines:
             argv = [*self_command(), *_split(child), verb]
             try:

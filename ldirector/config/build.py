@@ -1,6 +1,6 @@
 """Third stage of the config layer: raw settings -> the frozen model with every effective value.
 
-Pure. Defaults, global inheritance, the timeout precedence of ldirectord (reference 2.7), ports,
+Pure. Defaults, global inheritance, the timeout precedence of ldirectord, ports,
 services, fallbacks and check specs are all decided here and nowhere else.
 """
 
@@ -128,7 +128,7 @@ class _Builder:
             v.negotiatetimeout or v.checktimeout or g.negotiatetimeout or g.checktimeout or 30.0
         )
         # ldirectord honours a block's checkinterval only with fork=yes; every probe here has its
-        # own cadence, so a per-virtual value always counts (issue: U8, reference 2.4).
+        # own cadence, so a per-virtual value always counts.
         checkinterval = v.checkinterval or g.checkinterval or 10.0
         checkcount = v.checkcount or g.checkcount or 1
         ops = bool(v.ops)
@@ -200,6 +200,7 @@ class _Builder:
             hostname=self.hostname,
             ca_certs=cafile[1] if cafile else None,
             dnsquerytype=v.dnsquerytype if service is CheckService.DNS else None,
+            dynamicweight=_first(v.dynamicweight, g.dynamicweight, False),
         )
         if fwmark is not None:
             shown_vip = str(fwmark)
@@ -236,6 +237,12 @@ class _Builder:
             checkinterval=checkinterval,
             checkcount=checkcount,
             failurecount=v.failurecount or g.failurecount or 1,
+            rise=v.rise or g.rise or 1,
+            slowstart=_first(v.slowstart, g.slowstart, 0.0),
+            agentport=_first(v.agentport, g.agentport, None),
+            agentinterval=_first(v.agentinterval, g.agentinterval, checkinterval),
+            agenttimeout=_first(v.agenttimeout, g.agenttimeout, checktimeout),
+            dynamicweight=_first(v.dynamicweight, g.dynamicweight, False),
             quiescent=quiescent,
             cleanstop=_first(v.cleanstop, g.cleanstop, True),
             request=v.request or "/",

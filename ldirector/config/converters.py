@@ -13,11 +13,11 @@ import os
 import re
 import shlex
 import ssl
-import stat
 import warnings
 from ipaddress import IPv4Address, ip_address
 
 from checks.types import DnsQueryType
+from ldirector.config.files import read_regular
 from ldirector.config.model import CheckType, DaemonState
 from ldirector.config.sysctls import SYSCTLS, UNSUPPORTED
 from ldirector.config.values import Invalid, decimal, hint, parse_port, shown, unquote
@@ -195,21 +195,9 @@ def cafile_value(value: str) -> tuple[str, str]:
     if not path.startswith("/"):
         raise Invalid(f"invalid httpscafile {shown(path)}: an absolute path is required")
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        data = read_regular(path, MAX_CA_FILE)
     except OSError as exc:
         raise Invalid(f"cannot read httpscafile {path}: {exc.strerror or exc}") from None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise Invalid(f"httpscafile {path} is not a regular file")
-        data = b""
-        while len(data) <= MAX_CA_FILE and (chunk := os.read(fd, MAX_CA_FILE + 1 - len(data))):
-            data += chunk
-    except OSError as exc:
-        raise Invalid(f"cannot read httpscafile {path}: {exc.strerror or exc}") from None
-    finally:
-        os.close(fd)
-    if len(data) > MAX_CA_FILE:
-        raise Invalid(f"httpscafile {path} is larger than {MAX_CA_FILE // (1024 * 1024)} MiB")
     # PEM is ASCII; anything else holds no certificate this directive can take.
     pem = data.decode("ascii", "replace")
     store = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)

@@ -19,6 +19,8 @@ from ldirector.config.lexer import lex
 from ldirector.config.model import Config
 from ldirector.config.names import Resolver, system_resolver
 from ldirector.config.parser import parse_lines
+from ldirector.config.syncd import InterfaceLookup, interface_exists
+from ldirector.config.syncd import build as build_sync
 
 #: ldirectord looks a config name up in these directories before taking it as a path.
 SEARCH_DIRS = ("/etc/ha.d", "/etc/ha.d/conf")
@@ -59,8 +61,11 @@ def load(
     resolver: Resolver | None = None,
     host: str | None = None,
     have_driver: Callable[[str], bool] = driver_available,
+    has_interface: InterfaceLookup = interface_exists,
 ) -> Config:
-    """Read and validate a config file; raise ``ConfigError`` carrying every diagnostic."""
+    """Read and validate a config file; raise ``ConfigError`` carrying every diagnostic.
+
+    ``has_interface`` says whether a sync daemon's network interface exists."""
     name = os.fspath(path)
     try:
         # O_NONBLOCK: opening a FIFO must not hang `ldirector check`; it is refused just below.
@@ -84,7 +89,14 @@ def load(
             raise _fail(name, f"cannot read config file: {exc.strerror or exc}") from None
     if len(data) > MAX_FILE:
         raise _fail(name, f"config file is larger than {MAX_FILE // (1024 * 1024)} MiB")
-    return loads(data, name, resolver=resolver, host=host, have_driver=have_driver)
+    return loads(
+        data,
+        name,
+        resolver=resolver,
+        host=host,
+        have_driver=have_driver,
+        has_interface=has_interface,
+    )
 
 
 def loads(
@@ -94,6 +106,7 @@ def loads(
     resolver: Resolver | None = None,
     host: str | None = None,
     have_driver: Callable[[str], bool] = driver_available,
+    has_interface: InterfaceLookup = interface_exists,
 ) -> Config:
     """Like ``load`` for config text already in memory; ``path`` is used in diagnostics."""
     raw = data.encode("utf-8", "surrogateescape") if isinstance(data, str) else data
@@ -101,9 +114,11 @@ def loads(
         lines, diags = lex(raw, path)
         parsed = parse_lines(lines, resolver or system_resolver())
         config, built = build(path, parsed, host or hostname(), have_driver)
+        daemons, synced = build_sync(parsed.globals.sync, has_interface)
+        config = dataclasses.replace(config, syncdaemons=daemons)
     except Exception as exc:  # a bug the per-line guards missed: still a diagnostic, not a crash
         raise _fail(path, internal_error("the config", exc)) from exc
-    every = sorted([*diags, *parsed.diagnostics, *built], key=lambda d: d.span.line)
+    every = sorted([*diags, *parsed.diagnostics, *built, *synced], key=lambda d: d.span.line)
     if any(d.severity is Severity.ERROR for d in every):
         raise ConfigError(tuple(every))
     return dataclasses.replace(config, warnings=tuple(every))

@@ -36,6 +36,7 @@ from checks.types import (
     Target,
 )
 from ldirector.config.errors import Diagnostic, Span
+from ldirector.ipvs.sync import SyncDaemon
 from ldirector.ipvs.types import Forward
 
 IPAddress = IPv4Address | IPv6Address
@@ -259,6 +260,16 @@ class Virtual:
     checkinterval: float = 10.0
     checkcount: int = 1
     failurecount: int = 1
+    #: Consecutive successes a down real needs before it is up again.
+    rise: int = 1
+    #: Seconds a real's weight ramps from 1 to its configured weight once up; 0: off.
+    slowstart: float = 0.0
+    #: An external check's exit status 2..255 sets the weight (keepalived's misc_dynamic).
+    dynamicweight: bool = False
+    #: TCP port of the reals' load agents (HAProxy agent-check style); None: no agent.
+    agentport: int | None = None
+    agentinterval: float = 10.0
+    agenttimeout: float = 5.0
     quiescent: bool = False
     cleanstop: bool = True
     request: str = "/"
@@ -330,6 +341,8 @@ class Config:
     httpstatus: tuple[str, int] | None = None
     #: Kernel toggles under /proc/sys/net/ipv4/vs to set, sorted by name; absent = leave alone.
     ipvs_sysctls: tuple[tuple[str, int], ...] = ()
+    #: ldirector extension: the connection-sync daemons to run, master first; () = leave alone.
+    syncdaemons: tuple[SyncDaemon, ...] = ()
     warnings: tuple[Diagnostic, ...] = field(default=(), compare=False, repr=False)
     span: Span = field(default=_NOWHERE, compare=False, repr=False)
 

@@ -40,6 +40,7 @@ from ldirector.config.values import (
     Lenient,
     clip,
     decimal,
+    duration,
     hint,
     integer,
     quoted,
@@ -160,7 +161,15 @@ class _Parser:
                 raw.checkcount = integer(value, f"invalid check count{suffix}")
             case "failurecount":
                 raw.failurecount = integer(value, f"invalid failure count{suffix}")
-            case "quiescent" | "cleanstop" | "httpsverify":
+            case "rise":
+                raw.rise = integer(value, f"invalid rise{suffix}")
+            case "slowstart":
+                raw.slowstart = duration(value, f"invalid slowstart{suffix}")
+            case "agentport":
+                raw.agentport = integer(value, f"invalid agentport{suffix}", maximum=65535)
+            case "agentinterval" | "agenttimeout":
+                setattr(raw, key, seconds(value, f"invalid {key}{suffix}"))
+            case "quiescent" | "cleanstop" | "httpsverify" | "dynamicweight":
                 setattr(raw, key, yes_no(key, value))
             case "httpscafile":
                 raw.httpscafile = cafile_value(value)
@@ -231,6 +240,8 @@ class _Parser:
             case "ipvs_sysctl":
                 name, number = sysctl_value(value)
                 g.sysctls[name] = number
+            case "syncdaemon" | "syncid" | "syncmaxlen" | "syncgroup" | "syncport" | "syncttl":
+                g.sync.take(key, value, line.span)
             case "timeout":
                 raise Invalid(
                     "timeout directive deprecated in favour of checktimeout and negotiatetimeout"

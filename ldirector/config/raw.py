@@ -21,6 +21,7 @@ from ldirector.config.model import (
     ServiceProtocol,
     SmtpServer,
 )
+from ldirector.config.syncd import RawSync
 
 
 @dataclass
@@ -32,6 +33,12 @@ class RawCommon:
     checkinterval: float | None = None
     checkcount: int | None = None
     failurecount: int | None = None
+    rise: int | None = None
+    slowstart: float | None = None
+    dynamicweight: bool | None = None
+    agentport: int | None = None
+    agentinterval: float | None = None
+    agenttimeout: float | None = None
     quiescent: bool | None = None
     cleanstop: bool | None = None
     fallback: FallbackLine | None = None
@@ -64,6 +71,7 @@ class RawGlobal(RawCommon):
     resyncinterval: float | None = None
     httpstatus: tuple[str, int] | None = None
     sysctls: dict[str, int] = field(default_factory=dict)
+    sync: RawSync = field(default_factory=RawSync)
 
 
 @dataclass

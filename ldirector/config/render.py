@@ -11,6 +11,7 @@ from ipaddress import IPv6Address
 
 from ldirector.config.errors import Diagnostic
 from ldirector.config.model import Config, Fallback, Real, Virtual
+from ldirector.ipvs.sync import SyncDaemon
 
 SCHEMA_VERSION = 1
 
@@ -45,8 +46,22 @@ def config_json(config: Config) -> Json:
             "httpstatus": _hostport(config.httpstatus),
         },
         "ipvs_sysctls": dict(config.ipvs_sysctls),
+        "syncdaemons": [sync_json(d) for d in config.syncdaemons],
         "virtuals": [virtual_json(v) for v in config.virtuals],
         "diagnostics": [diagnostic_json(d) for d in config.warnings],
+    }
+
+
+def sync_json(daemon: SyncDaemon) -> Json:
+    """One sync daemon's settings (``maxlen`` None: derived from the interface MTU)."""
+    return {
+        "state": daemon.state.word,
+        "interface": daemon.interface,
+        "syncid": daemon.syncid,
+        "maxlen": daemon.maxlen,
+        "group": str(daemon.group),
+        "port": daemon.port,
+        "ttl": daemon.ttl,
     }
 
 
@@ -99,6 +114,12 @@ def virtual_json(v: Virtual) -> Json:
             "checkinterval": v.checkinterval,
             "checkcount": v.checkcount,
             "failurecount": v.failurecount,
+            "rise": v.rise,
+            "slowstart": v.slowstart,
+            "dynamicweight": v.dynamicweight,
+            "agentport": v.agentport,
+            "agentinterval": v.agentinterval,
+            "agenttimeout": v.agenttimeout,
             "checkcommand": v.checkcommand,
             "request": v.request,
             "receive": v.receive,

@@ -61,6 +61,8 @@ class CheckInputs:
     #: PEM text of ``httpscafile`` (None: the system's CA store).
     ca_certs: str | None = None
     dnsquerytype: DnsQueryType | None = None
+    #: ``dynamicweight``: an external check's exit status may set the real's weight.
+    dynamicweight: bool = False
 
 
 def normalize_request(request: str | None) -> str:
@@ -103,7 +105,7 @@ def negotiate_spec(c: CheckInputs) -> CheckSpec:
                 request=bare_request(c.request).replace("\\n", "\n"), receive=c.receive
             )
         case CheckService.SIP:
-            # B15 fixed: the default login applies whether service= was written or inferred.
+            # the default login applies whether service= was written or inferred.
             return SipSpec(login=c.login or f"ldirectord@{c.hostname}")
         case CheckService.FTP:
             return FtpSpec(
@@ -163,9 +165,9 @@ def primary_spec(c: CheckInputs, negotiate: CheckSpec, connect: CheckSpec) -> Ch
         case CheckType.PING:
             return PingSpec(count=c.checkcount, attempt_timeout=c.checktimeout)
         case CheckType.EXTERNAL:
-            return ExternalSpec(command=c.checkcommand)
+            return ExternalSpec(command=c.checkcommand, dynamic=c.dynamicweight)
         case CheckType.EXTERNAL_PERL:
-            return ExternalSpec(command=c.checkcommand, perl=True)
+            return ExternalSpec(command=c.checkcommand, perl=True, dynamic=c.dynamicweight)
         case CheckType.ON:
             return NoneSpec()
         case CheckType.OFF:

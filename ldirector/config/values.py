@@ -128,6 +128,14 @@ def seconds(value: str | None, message: str) -> float:
     return float(integer(value, message, minimum=1, maximum=86400 * 365))
 
 
+def duration(value: str | None, message: str) -> float:
+    """Seconds, 0 or more, as a plain number: an ldirector extension, so no lenient reading."""
+    text = (value or "").strip()
+    if not _NUMBER.fullmatch(text) or float(text) > 86400 * 365:
+        raise Invalid(f"{message}: {shown(text)} is not a number of seconds (0 or more)")
+    return float(text)
+
+
 def quoted(value: str | None, message: str) -> str:
     """A ``"double-quoted"`` value (ldirector also takes it bare); empty is an error."""
     text = unquote(value or "")

@@ -2,7 +2,7 @@
 
 Sits between ``health`` and ``reconcile.diff``. Every ldirectord rule about what the kernel
 should hold lives here: quiescent, readdquiescent, the fallback, weights and thresholds, and
-the port the kernel really stores for gate/ipip reals (so reconcile never fights it: B11).
+the port the kernel really stores for gate/ipip reals (so reconcile never fights it).
 """
 
 from __future__ import annotations
@@ -58,6 +58,11 @@ HealthMap = Mapping[RealKey, RealHealth]
 HoldMap = Mapping[RealKey, str]
 NO_HOLDS: HoldMap = MappingProxyType({})
 
+#: Weights below the configured ones, of serving reals that ramp up (slow start) or asked for
+#: less (dynamic weights): ``ldirector.core.weights``. A real not in it serves at its own weight.
+WeightMap = Mapping[RealKey, int]
+NO_WEIGHTS: WeightMap = MappingProxyType({})
+
 
 def service_key(virtual: Virtual) -> ServiceKey:
     """The kernel's key for a virtual service."""
@@ -103,7 +108,7 @@ def kernel_port(virtual: Virtual, port: int, forward: Forward) -> int:
 
     For gate and ipip on an address service the kernel cannot rewrite the port, so it stores
     the virtual's port whatever was configured; ldirectord then looks for the configured one
-    and re-adds it for ever (B11). Firewall-mark services keep the real's port.
+    and re-adds it for ever. Firewall-mark services keep the real's port.
     """
     if virtual.fwmark is None and forward is not Forward.MASQ:
         return virtual.port
@@ -127,7 +132,7 @@ def policy(virtual: Virtual) -> Policy:
     mode = {CheckType.ON: CheckMode.ON, CheckType.OFF: CheckMode.OFF}.get(
         virtual.checktype, CheckMode.CHECK
     )
-    return Policy(failurecount=virtual.failurecount, mode=mode)
+    return Policy(failurecount=virtual.failurecount, rise=virtual.rise, mode=mode)
 
 
 def virtual_service(
@@ -138,6 +143,7 @@ def virtual_service(
     readdquiescent: bool,
     keys: Sequence[RealKey] | None = None,
     holds: HoldMap = NO_HOLDS,
+    weights: WeightMap = NO_WEIGHTS,
 ) -> VirtualService:
     """One virtual's desired service and destinations.
 
@@ -169,7 +175,9 @@ def virtual_service(
                 address=real.address,
                 port=dkey.port,
                 forward=real.forward,
-                weight=real.weight if serving else 0,
+                weight=(weights.get(rkey, real.weight) if weights else real.weight)
+                if serving
+                else 0,
                 upper=real.upper,
                 lower=real.lower,
             )
@@ -182,7 +190,11 @@ def virtual_service(
 
 
 def desired_table(
-    config: Config, health: HealthMap, actual: IpvsTable, holds: HoldMap = NO_HOLDS
+    config: Config,
+    health: HealthMap,
+    actual: IpvsTable,
+    holds: HoldMap = NO_HOLDS,
+    weights: WeightMap = NO_WEIGHTS,
 ) -> IpvsTable:
     """The table ldirector converges the kernel to, for every virtual in ``config``.
 
@@ -193,7 +205,12 @@ def desired_table(
     services: dict[ServiceKey, VirtualService] = {}
     for virtual in config.virtuals:
         vs = virtual_service(
-            virtual, health, actual, readdquiescent=config.readdquiescent, holds=holds
+            virtual,
+            health,
+            actual,
+            readdquiescent=config.readdquiescent,
+            holds=holds,
+            weights=weights,
         )
         services.setdefault(vs.key, vs)
     return IpvsTable.of(*services.values())

@@ -2,8 +2,8 @@
 
 Sits between the scheduler (which produces results) and ``desired`` (which turns health into
 an IPVS table). Nothing here does I/O or reads the time; every rule of ldirectord's
-``service_set`` lives in :func:`step`, with its start-up flap (B12) and ``checktype=off``
-(B13) bugs fixed.
+``service_set`` lives in :func:`step`, with its start-up flap and ``checktype=off``
+bugs fixed.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ class CheckMode(enum.StrEnum):
     #: checktype=on: always up, nothing probed.
     ON = "on"
     #: checktype=off: never up, and no fallback either. ldirectord still keeps reals it finds
-    #: serving and adds its fallback (B13); here "off" means exactly what its manual says.
+    #: serving and adds its fallback; here "off" means exactly what its manual says.
     OFF = "off"
 
 
@@ -57,6 +57,8 @@ class Policy:
     """The per-virtual rules that decide how results move a real's health."""
 
     failurecount: int = 1
+    #: Consecutive successes a down real needs before it is up again.
+    rise: int = 1
     mode: CheckMode = CheckMode.CHECK
 
 
@@ -67,6 +69,8 @@ class RealHealth:
     status: Status = Status.UNKNOWN
     #: Consecutive failures counted toward failurecount while still up.
     failures: int = 0
+    #: Consecutive successes counted toward rise while still down.
+    successes: int = 0
     reason: str = ""
 
 
@@ -75,7 +79,7 @@ def initial(policy: Policy, kernel_weight: int | None) -> RealHealth:
 
     A real the kernel already serves (weight > 0) starts up and stays up until a check says
     otherwise; anything else waits for its first passing check (ldirectord adds it at full
-    weight first, then deletes it: B12).
+    weight first, then deletes it).
     """
     match policy.mode:
         case CheckMode.ON:
@@ -93,11 +97,14 @@ def step(
 ) -> tuple[RealHealth, tuple[Event, ...]]:
     """Apply one check result. ``forced`` (maintenance) takes a real down at once.
 
-    Up needs one success. Down needs ``failurecount`` consecutive failures of a real that is
-    up; a real that was never up goes straight to down (there is nothing to protect).
+    Up needs one success, or ``rise`` consecutive ones for a real that is down. Down needs
+    ``failurecount`` consecutive failures of a real that is up; a real that was never up goes
+    straight to down (there is nothing to protect).
     """
     if policy.mode is not CheckMode.CHECK:
         return health, ()
+    if ok and health.status is Status.DOWN and health.successes + 1 < policy.rise:
+        return replace(health, successes=health.successes + 1, reason=reason), ()
     if ok:
         if health.status is Status.UP and not health.failures and health.reason == reason:
             return health, ()  # the common case keeps its object: less for the collector
@@ -113,7 +120,9 @@ def step(
         return RealHealth(status=Status.UP, reason=reason), events
 
     if health.status is Status.DOWN:
-        return (health if health.reason == reason else replace(health, reason=reason)), ()
+        if health.reason == reason and not health.successes:
+            return health, ()
+        return replace(health, successes=0, reason=reason), ()
     if health.status is Status.UNKNOWN:
         return replace(health, status=Status.DOWN, reason=reason), ()
     failures = health.failures + 1

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from ldirector.config.model import Config, Real, Virtual
 from ldirector.core.desired import (
     NO_HOLDS,
+    NO_WEIGHTS,
     HealthMap,
     HoldMap,
     RealKey,
+    WeightMap,
     real_key,
     service_key,
     virtual_service,
@@ -60,6 +62,7 @@ class Layout:
         holds: HoldMap = NO_HOLDS,
         *,
         only: Collection[ServiceKey] | None = None,
+        weights: WeightMap = NO_WEIGHTS,
     ) -> IpvsTable:
         """``desired_table`` for this config, recomputing only virtuals whose inputs changed.
 
@@ -81,13 +84,20 @@ class Layout:
                     if status is not Status.UP
                 )
             held = tuple(holds.get(k) for k in laid.reals) if holds else ()
-            signature = (laid.virtual, statuses, present, held)
+            weighed = tuple(weights.get(k) for k in laid.reals) if weights else ()
+            signature = (laid.virtual, statuses, present, held, weighed)
             cached = self._cache.get(laid.key)
             if cached is not None and cached[0] == signature:
                 vs = cached[1]
             else:
                 vs = virtual_service(
-                    laid.virtual, health, actual, readdquiescent=readd, keys=laid.every, holds=holds
+                    laid.virtual,
+                    health,
+                    actual,
+                    readdquiescent=readd,
+                    keys=laid.every,
+                    holds=holds,
+                    weights=weights,
                 )
                 self._cache[laid.key] = (signature, vs)
             services.setdefault(laid.key, vs)

@@ -15,6 +15,8 @@ from ldirector import __version__
 #: The root of ldirector's loggers; handlers are attached here.
 LOGGER_NAME = "ldirector"
 VERSION_LINE = f"Linux Director v{__version__}-ldirector"
+#: The result ldirectord records for a real its maintenancedir takes down.
+IN_MAINTENANCE = "Server in maintenance"
 
 
 def hostport(host: str | ipaddress.IPv4Address | ipaddress.IPv6Address, port: int) -> str:

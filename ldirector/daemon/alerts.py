@@ -4,14 +4,13 @@ The engine calls ``Alerter.notify`` with an ``Event`` (the log message plus plai
 that only filters and enqueues. A single worker task renders the jinja2 templates and hands the
 message to SMTP (``smtp=``, already parsed by the config) or the local sendmail, so a dead mail
 server delays nothing but its own queue, and a mail that cannot be built or sent costs only
-itself. ``Alerter.settling()`` collapses the events of a start or reload to their net effect,
-which is what keeps ldirectord's spurious start/reload alerts (U4) away.
+itself. ``Alerter.hold()``/``release()`` collapse the events of a start or reload to their net
+effect, which is what keeps ldirectord's spurious start/reload alerts away.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import pwd
@@ -20,7 +19,7 @@ import smtplib
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from email import policy
 from email.message import EmailMessage
@@ -98,7 +97,7 @@ def settings_for(virtual: Virtual, emailalertfrom: MailAddress | None) -> AlertS
 
 
 def default_sender() -> str:
-    """``<user>@<hostname>`` from the uid, never $USER, which the OCF agent leaves unset (U13)."""
+    """``<user>@<hostname>`` from the uid, never $USER, which the OCF agent leaves unset."""
     try:
         user = pwd.getpwuid(os.getuid()).pw_name
     except KeyError:
@@ -218,21 +217,10 @@ class Alerter:
         self._track_reminder(event)
         self._enqueue(event, subject="")
 
-    @contextlib.contextmanager
-    def settling(self) -> Iterator[None]:
-        """Hold the events of a start or reload; on exit send only net changes per server.
-
-        A real added then removed while the table is rebuilt (or a fallback added and deleted)
-        ends where it began, so it sends nothing.
-        """
-        self.hold()
-        try:
-            yield
-        finally:
-            self.release()
-
     def hold(self, status: str | None = None) -> None:
-        """Start holding events (see ``settling``); optionally switch the daemon status."""
+        """Hold the events of a start or reload until ``release``, which sends only the net change
+        per server (a real added then removed while the table is rebuilt sends nothing);
+        optionally switch the daemon status."""
         if status is not None:
             self.status = status
         if self._batch is None:

@@ -167,7 +167,7 @@ def write_pid_file(path: Path, pid: int) -> None:
 
 
 def remove_pid_file(path: Path, pid: int) -> None:
-    """Remove the file only if it still names ``pid``: never another daemon's (B2)."""
+    """Remove the file only if it still names ``pid``: never another daemon's."""
     if read_pid(path) == pid:
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
@@ -306,7 +306,7 @@ class DaemonContext:
     #: Call once the first reconcile is done: READY=1 to systemd, exit 0 for ``start``.
     ready: Callable[[], None]
     #: Where the body reports state changes for email (``Alerter.notify``). Events of the
-    #: start-up and of each reload are held and settled to their net effect (U4).
+    #: start-up and of each reload are held and settled to their net effect.
     alerter: Alerter
 
 

@@ -22,11 +22,13 @@ from ldirector.daemon.process import DaemonContext, Settings
 from ldirector.engine.clock import MonotonicClock
 from ldirector.engine.engine import Engine
 from ldirector.engine.scheduler import DEFAULT_CONCURRENCY
+from ldirector.engine.shadow import ReadOnlyBackend, ShadowEngine
 from ldirector.ipvs import toggles
 from ldirector.ipvs.backend import IpvsBackend
 from ldirector.observe.endpoint import StatusEndpoint
-from ldirector.state import holds
+from ldirector.state import holds, syncd
 from ldirector.state.owned import STATE_DIR, OwnedStore, default_path
+from ldirector.state.syncd import SyncOwnedStore
 
 log = logging.getLogger(__name__)
 
@@ -76,8 +78,12 @@ class EngineService:
         manual_dir: Path | None = None,
         control_dir: Path | None = None,
         resync_interval: float | None = None,
+        shadow: bool = False,
     ) -> None:
         self.ctx = ctx
+        #: Check and compare only: the table, toggles, owned set and alerts are the live
+        #: manager's (``ldirector.engine.shadow``).
+        self._shadow = shadow
         self._backend_factory = backend
         self._state_dir = state_dir
         # Tests that move the state dir get the overrides file and the socket there too.
@@ -100,21 +106,33 @@ class EngineService:
         clock = MonotonicClock()
         backend = self._backend_factory()
         collector = tuning.Collector()
-        self._engine = Engine(
-            config,
-            backend,
-            clock=clock,
-            owned=OwnedStore(default_path(self.ctx.config_path, self._state_dir)),
-            resync_interval=self._resync_interval,
-            sysctls=toggles.apply,
-            on_ready=self.ctx.ready,
-            on_event=self._alert,
-            on_settled=self._release,
-            on_installed=collector.settle,
-            holds=holds.Holds(
-                holds.HoldsStore(holds.default_path(self.ctx.cfgname, self._manual_dir))
-            ),
-        )
+        kept = holds.Holds(holds.HoldsStore(holds.default_path(self.ctx.cfgname, self._manual_dir)))
+        if self._shadow:
+            self._engine = ShadowEngine(
+                config,
+                ReadOnlyBackend(lambda: backend),
+                clock=clock,
+                resync_interval=self._resync_interval,
+                on_ready=self.ctx.ready,
+                on_settled=self._release,
+                on_installed=collector.settle,
+                holds=kept,
+            )
+        else:
+            self._engine = Engine(
+                config,
+                backend,
+                clock=clock,
+                owned=OwnedStore(default_path(self.ctx.config_path, self._state_dir)),
+                sync=SyncOwnedStore(syncd.default_path(self.ctx.config_path, self._state_dir)),
+                resync_interval=self._resync_interval,
+                sysctls=toggles.apply,
+                on_ready=self.ctx.ready,
+                on_event=self._alert,
+                on_settled=self._release,
+                on_installed=collector.settle,
+                holds=kept,
+            )
         if self._stop_early:
             self._engine.stop()
         self._hold("starting")
@@ -206,3 +224,8 @@ class EngineService:
 def engine_service(ctx: DaemonContext) -> EngineService:
     """The ``ServiceFactory`` ``commands.main`` should use for ``start``."""
     return EngineService(ctx)
+
+
+def shadow_service(ctx: DaemonContext) -> EngineService:
+    """The ``ServiceFactory`` for ``--shadow start``."""
+    return EngineService(ctx, shadow=True)

@@ -11,6 +11,7 @@ without re-checking unchanged jobs; stop honours ``cleanstop``.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import math
 import random
@@ -18,7 +19,6 @@ import time
 from collections.abc import Callable, Collection, Iterable, Sequence
 
 import checks
-from ldirector.config.errors import ConfigError, Diagnostic
 from ldirector.config.model import Config
 from ldirector.core.desired import RealKey, service_key
 from ldirector.core.events import Notice, Phase
@@ -36,6 +36,8 @@ from ldirector.engine.scheduler import (
     Scheduler,
 )
 from ldirector.engine.serving import Serving
+from ldirector.engine.syncd import SyncKeeper
+from ldirector.engine.weighting import TICK
 from ldirector.engine.writer import SysctlWriter, TableWriter
 from ldirector.ipvs.backend import IpvsBackend, IpvsError
 from ldirector.ipvs.types import IpvsTable, Op, ServiceKey
@@ -43,6 +45,7 @@ from ldirector.observe.snapshot import CheckStats, Counters, Snapshot
 from ldirector.observe.snapshot import build as build_status
 from ldirector.state.holds import Holds
 from ldirector.state.owned import OwnedStore
+from ldirector.state.syncd import SyncOwnedStore
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +73,7 @@ class Engine:
         clock: Clock | None = None,
         run: CheckRunner = checks.run,
         owned: OwnedStore | None = None,
+        sync: SyncOwnedStore | None = None,
         resync_interval: float | None = None,
         sysctls: SysctlWriter | None = None,
         fallback_commands: FallbackCommands | None = None,
@@ -114,6 +118,8 @@ class Engine:
         self.holds = holds or Holds()
         #: What the status snapshot reads: totals, check results by job, health changes.
         self.counters = Counters()
+        #: The connection-sync daemons, kept like the table (``ldirector.engine.syncd``).
+        self._sync = SyncKeeper(backend, sync or SyncOwnedStore(None))
         self._writer = TableWriter(backend, owned or OwnedStore(None), self.counters, sysctls)
         self._spacing = reconcile_spacing
         self._reconciled_at = -math.inf
@@ -165,12 +171,14 @@ class Engine:
         fresh = self._observed.install(self.config, actual, keep={})
         await self._writer.write_sysctls(self.config)
         await self._reconcile(actual)
+        await self._sync.reconcile(self.config.syncdaemons)
         self._update_serving()
-        self._scheduler.set_jobs(self._observed.readers, immediate=fresh)
+        self._scheduler.set_jobs(self._observed.jobs, immediate=fresh)
         self._observed.begin_settling(fresh)
         self._tasks = [
             asyncio.create_task(self._consume(), name="engine observations"),
             asyncio.create_task(self._resync(), name="engine resync"),
+            asyncio.create_task(self._weigh(), name="engine weights"),
         ]
         if self._on_installed:
             self._on_installed()
@@ -196,27 +204,11 @@ class Engine:
             except OSError as exc:
                 log.error("cannot record owned services: %s", exc)
         for key, virtual in clean.items():
-            if self._serving.falling_back(key):  # its fallbackcommand "start" is in effect (U6)
+            if self._serving.falling_back(key):  # its fallbackcommand "start" is in effect
                 self._serving.commands.run(virtual, "stop")
         await self._serving.commands.wait()
+        await self._sync.shutdown()
         await self._observed.close()
-
-    async def reload_from(self, load: Callable[[], Config]) -> tuple[Diagnostic, ...]:
-        """Parse a new config with ``load`` and switch to it; return its diagnostics.
-
-        On any error the running config stays exactly as it was, and health results keep
-        being applied (ldirectord half-applies a broken reload and then drops them: B1).
-        """
-        try:
-            config = load()
-        except ConfigError as exc:
-            for diagnostic in exc.diagnostics:
-                log.error("%s", diagnostic)
-            log.error("reload failed: still running the previous configuration")
-            self.reload_rejected()
-            return exc.diagnostics
-        await self.reload(config)
-        return config.warnings
 
     def reload_rejected(self) -> None:
         """Record a reload whose config did not load (``/metrics`` shows the failure)."""
@@ -247,9 +239,10 @@ class Engine:
         self.config = config
         await self._writer.write_sysctls(config)
         await self._reconcile()
+        await self._sync.reconcile(config.syncdaemons)
         self._serving.keep(self._service_keys())
         self._update_serving()
-        self._scheduler.set_jobs(self._observed.readers, immediate=fresh)
+        self._scheduler.set_jobs(self._observed.jobs, immediate=fresh)
         self._observed.begin_settling(fresh)
         if self._on_installed:
             self._on_installed()
@@ -269,11 +262,16 @@ class Engine:
         async with self._writer.lock:
             actual = await self._writer.backend.dump()
         seen = self._observed
-        return build_status(
+        snap = build_status(
             self.config,
             seen.health,
             actual=actual,
-            desired=seen.layout.desired(seen.health, actual, self.holds.view()),
+            desired=seen.layout.desired(
+                seen.health,
+                actual,
+                seen.agents.holds(self.holds.view()),
+                weights=seen.weighting.weights,
+            ),
             started=self.started,
             now=time.time(),
             layout=seen.layout,
@@ -284,6 +282,7 @@ class Engine:
             counters=self.counters,
             config_name=name or self.config.path,
         )
+        return dataclasses.replace(snap, sync=self._sync.status)
 
     # --- state -------------------------------------------------------------------------------
 
@@ -292,7 +291,7 @@ class Engine:
 
     def _update_serving(self, only: Collection[ServiceKey] | None = None) -> None:
         seen = self._observed
-        self._serving.update(seen.layout, seen.health, self.holds.view(), only)
+        self._serving.update(seen.layout, seen.health, seen.agents.holds(self.holds.view()), only)
 
     def _notify(self, notice: Notice) -> None:
         log.info("%s", notice.message)
@@ -333,8 +332,19 @@ class Engine:
             await self._clock.sleep(self.resync_interval)
             try:
                 await self._reconcile(resync=True)
+                await self._sync.reconcile(self.config.syncdaemons, resync=True)
             except Exception:
                 log.exception("engine: internal error during resync")
+
+    async def _weigh(self) -> None:
+        while True:
+            await self._clock.sleep(TICK)
+            try:
+                moved = self._observed.step_weights()
+                if moved:
+                    await self._reconcile(only=moved)
+            except Exception:
+                log.exception("engine: internal error while stepping weights")
 
     async def _reconcile(
         self,
@@ -353,8 +363,11 @@ class Engine:
                     actual = await self._writer.backend.dump()
                 self._writer.claim(self._service_keys(), actual)
                 settled = self.holds.settle(actual)  # drains that are over become disables
-                holds = self.holds.view()
-                desired = self._observed.layout.desired(self.health, actual, holds, only=only)
+                holds = self._observed.agents.holds(self.holds.view())
+                weights = self._observed.weighting.weights
+                desired = self._observed.layout.desired(
+                    self.health, actual, holds, only=only, weights=weights
+                )
                 # Only services that differ go through diff: at 10,000 reals a full diff
                 # costs the event loop tens of milliseconds at every resync.
                 scope = self.owned if only is None else self.owned & set(only)

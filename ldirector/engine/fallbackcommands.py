@@ -1,5 +1,5 @@
 """fallbackcommand: ``<command> start|stop VIP:PORT protocol`` when a virtual loses or regains
-its last real, and ``stop`` at shutdown (which ldirectord never sends: U6).
+its last real, and ``stop`` at shutdown (which ldirectord never sends).
 
 Sits at the engine's edge. Commands run as child processes without a shell (the config split
 the command line the way a shell would) and never block the engine: each virtual's commands

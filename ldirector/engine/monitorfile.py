@@ -1,4 +1,4 @@
-"""Monitorfile edge: one line per check result, in ldirectord's format (reference 5.9).
+"""Monitorfile edge: one line per check result, in ldirectord's format.
 
 The engine hands each real's result to ``Monitors.write`` (one file per virtual with
 ``monitorfile=``, every virtual sharing the real writes its own); ``MonitorFile`` appends the
@@ -26,7 +26,6 @@ _ESCAPED = {"%": "%25", "|": "%7C", "\r": "%0D", "\n": "%0A"}
 _ESCAPE_RE = re.compile("[%|\r\n]")
 _COLON_RUNS = re.compile(":+")
 
-IN_MAINTENANCE = "Server in maintenance"
 NO_MESSAGE = "-"
 
 
@@ -68,7 +67,7 @@ def quotemeta(text: str) -> str:
 
 
 def real_id(virtual: Virtual, real: Real) -> str:
-    """ldirectord's real id (reference 3.5), which its monitorfile lines carry.
+    """ldirectord's real id, which its monitorfile lines carry.
 
     ``<checktype>[:<service>|:<checkcommand>]:<protocol>:<rip>:<rport>:<virtualhost>:``
     ``<checkport>:<weight>:<forward>:<request>:<receive>``, request and receive quotemeta'd.

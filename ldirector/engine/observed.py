@@ -14,20 +14,23 @@ import time
 from collections.abc import Callable, Mapping
 
 from ldirector.config.model import Config, Real, Virtual
+from ldirector.core import wording
 from ldirector.core.desired import RealKey, policy
 from ldirector.core.events import Detail, Notice, about_real
 from ldirector.core.health import RealHealth, Status, initial, step
 from ldirector.core.layout import Layout
 from ldirector.core.plan import Job, kept_health, plan, reals_by_key
+from ldirector.engine.agents import Agents
 from ldirector.engine.clock import Clock
 from ldirector.engine.maintenance import Maintenance, Resolver
 from ldirector.engine.monitorfile import Monitors
 from ldirector.engine.scheduler import Observation
+from ldirector.engine.weighting import Weighting
 from ldirector.ipvs.types import IpvsTable, ServiceKey
 from ldirector.observe.snapshot import CheckStats
 
 # The engine's logger: every line about the reals comes from one name, so one filter sees them.
-log = logging.getLogger("ldirector.engine.engine")
+log = logging.getLogger(__name__)
 
 
 class Observed:
@@ -65,6 +68,10 @@ class Observed:
         self.changed: dict[RealKey, float] = {}
         #: Services whose reals' status moved since the last reconcile.
         self._dirty: set[ServiceKey] = set()
+        #: Slow start and dynamic weights, kept across reloads like health.
+        self.weighting = Weighting()
+        #: Load agents (``agentport``): their jobs, and the holds they asked for.
+        self.agents = Agents()
 
     def install(
         self, config: Config, actual: IpvsTable, *, keep: Mapping[RealKey, RealHealth]
@@ -74,6 +81,7 @@ class Observed:
         Reals in ``keep`` keep their health; the others are seeded from the kernel.
         """
         self.job_of, self.readers = plan(config)
+        self.agents.install(self.reals)
         self.layout = Layout(config, self.reals)
         health: dict[RealKey, RealHealth] = {}
         for key, (virtual, _) in self.reals.items():
@@ -99,6 +107,7 @@ class Observed:
             await self.close()
             self.maintenance = self._maintenance_for(config)
         self.reals = reals
+        self.weighting.forget(reals)
         return self.install(config, actual, keep=same)
 
     async def close(self) -> None:
@@ -118,12 +127,14 @@ class Observed:
         if self._unsettled:
             self._unsettled.discard(obs.job)
         self.checks.record(obs.job, obs.result.ok, obs.result.elapsed)
+        if obs.job in self.agents.jobs:
+            return self._agent_said(obs)
         moved = False
         for key in self.readers.get(obs.job, ()):  # a job dropped by reload reads nothing
             virtual, real = self.reals[key]
             ok, reason, forced = obs.result.ok, obs.result.reason, False
             if self.maintenance and self.maintenance.match(real.address, real.port):
-                ok, reason, forced = False, "Server in maintenance", True
+                ok, reason, forced = False, wording.IN_MAINTENANCE, True
             # Only checktype=N alternates kinds; otherwise the virtual's checktype names the check.
             check = obs.kind if obs.job.combined is not None else virtual.checktype
             log.debug("%s %s %s: %s", check, key, "up" if ok else "down", reason)
@@ -132,7 +143,13 @@ class Observed:
             before = self.health[key]
             after, events = step(before, ok, reason, policy(virtual), forced=forced)
             self.health[key] = after
+            if virtual.dynamicweight and ok:
+                self.weighting.asked(key, virtual, real, obs.result.weight)
             if before.status is not after.status:
+                if after.status is Status.UP:
+                    self.weighting.came_up(key, virtual, real, self._clock.now())
+                else:
+                    self.weighting.went_down(key)
                 self.changed[key] = time.time()
                 self._dirty.add(key.service)
                 moved = True
@@ -142,6 +159,31 @@ class Observed:
             if not ok and before.status is Status.UP:  # a soft failure, or taken down
                 log.info("check of %s failed: %s", key, reason)
         return moved
+
+    @property
+    def jobs(self) -> list[Job]:
+        """Every job to schedule: the health checks', then the load agents'."""
+        return [*self.readers, *self.agents.jobs]
+
+    def _agent_said(self, obs: Observation) -> bool:
+        """A load agent's answer: a weight, or a hold; True if a hold moved."""
+        moved = False
+        for key in self.agents.jobs[obs.job]:
+            virtual, real = self.reals[key]
+            log.debug("agent %s: %s", key, obs.result.reason)
+            if self.agents.record(key, obs.result):
+                self._dirty.add(key.service)
+                moved = True
+            if obs.result.ok:
+                self.weighting.asked(key, virtual, real, obs.result.weight)
+        return moved
+
+    def step_weights(self) -> set[ServiceKey]:
+        """Move ramps and asked-for weights on; the services whose weights changed."""
+        if not self.weighting.states:
+            return set()
+        up = {k: self.health[k].status is Status.UP for k in self.weighting.states}
+        return self.weighting.tick(self.reals, up, self._clock.now())
 
     def take_dirty(self) -> set[ServiceKey]:
         """The services whose reals moved since the last call."""

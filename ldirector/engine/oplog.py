@@ -43,7 +43,7 @@ from ldirector.ipvs.types import (
 )
 
 # The engine's logger: every line about the table comes from one name, so one filter sees them.
-log = logging.getLogger("ldirector.engine.engine")
+log = logging.getLogger(__name__)
 
 
 def endpoint(key: ServiceKey) -> str:

@@ -64,10 +64,11 @@ async def run_check(
     """
     started = clock.now()
     deadline = asyncio.timeout(limit)
+    weight = None
     try:
         async with deadline:
             result = await run(target, spec)
-        ok, reason = result.ok, result.reason
+        ok, reason, weight = result.ok, result.reason, result.weight
     except TimeoutError as exc:
         if deadline.expired():
             ok, reason = False, f"timed out after {seconds_text(limit)}"
@@ -77,7 +78,8 @@ async def run_check(
     except Exception as exc:  # a bug in a check must not take the daemon down
         log.exception("check %s of %s raised", type(spec).__name__, target)
         ok, reason = False, f"internal error: {type(exc).__name__}: {exc}"
-    return Result(ok, clean_reason(reason, secrets_of(spec)), clock.now() - started)
+    elapsed = clock.now() - started
+    return Result(ok, clean_reason(reason, secrets_of(spec)), elapsed, weight)
 
 
 class Slots:

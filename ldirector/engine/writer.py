@@ -22,7 +22,7 @@ from ldirector.observe.snapshot import Counters
 from ldirector.state.owned import OwnedStore
 
 # The engine's logger: every line about the table comes from one name, so one filter sees them.
-log = logging.getLogger("ldirector.engine.engine")
+log = logging.getLogger(__name__)
 
 #: Writes the kernel toggles a config asks for (``ldirector.ipvs.toggles.apply`` in the
 #: daemon). Blocking; it runs in a thread. Raises ToggleError or OSError on failure.
@@ -74,7 +74,7 @@ class TableWriter:
         """Apply the ops, then ``tell`` (the log lines and notices) those the kernel took.
 
         An op the kernel refuses is logged, counted and not told: the table did not take
-        everything (B18), the next resync sees the real state and tries again, and nothing here
+        everything, the next resync sees the real state and tries again, and nothing here
         pretends it worked. When the backend cannot say which ops it took (the exchange broke
         off), none is told and the error is raised.
         """

@@ -13,6 +13,7 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from ldirector.observe import shadow, syncd
 from ldirector.observe.render import inert
 from ldirector.observe.snapshot import Snapshot
 
@@ -48,6 +49,11 @@ def exposition(snap: Snapshot) -> bytes:
     )
     weight = _Family("ldirector_real_weight", "gauge", "weight the kernel holds for the real")
     want = _Family("ldirector_real_desired_weight", "gauge", "weight ldirector wants for the real")
+    configured = _Family(
+        "ldirector_real_configured_weight",
+        "gauge",
+        "weight the config gives the real (desired is lower while slow start ramps it up)",
+    )
     active = _Family("ldirector_real_active_connections", "gauge", "kernel active connections")
     inactive = _Family(
         "ldirector_real_inactive_connections", "gauge", "kernel inactive connections"
@@ -85,6 +91,7 @@ def exposition(snap: Snapshot) -> bytes:
             up.add(labels, int(r.health == "up"))
             if r.manual:
                 held.add(f'real="{_label(r.real)}",state="{_label(r.manual)}",{virtual}', 1)
+            configured.add(labels, r.configured_weight)
             if r.desired_weight is not None:
                 want.add(labels, r.desired_weight)
             if r.kernel_weight is not None:
@@ -101,7 +108,19 @@ def exposition(snap: Snapshot) -> bytes:
                 duration.add(labels, pairs[-1][1], "_count")
                 duration.add(labels, r.checks.total_seconds, "_sum")
                 failures.add(labels, r.checks.failures)
-    families = (up, held, weight, want, active, inactive, conns, rbytes, duration, failures)
+    families = (
+        up,
+        held,
+        weight,
+        want,
+        configured,
+        active,
+        inactive,
+        conns,
+        rbytes,
+        duration,
+        failures,
+    )
     parts = [
         line for f in (*families, matches, vconns, vbytes, *_daemon(snap)) for line in f.text()
     ]
@@ -161,12 +180,24 @@ def _daemon(snap: Snapshot) -> Iterator[_Family]:
             c.stall_max,
         ),
     ]
+    if snap.shadow is not None:
+        figures += shadow.metric_lines(snap.shadow)
+    if snap.sync is not None:
+        yield from _sync(snap.sync)
     for name, kind, text, value in figures:
         if value is None:  # no reload yet: no figure rather than a made-up one
             continue
         family = _Family(name, kind, text)
         family.add("", value)
         yield family
+
+
+def _sync(status: syncd.SyncStatus) -> Iterator[_Family]:
+    families: dict[str, _Family] = {}
+    for name, kind, text, labels, value in syncd.metric_rows(status):
+        family = families.setdefault(name, _Family(name, kind, text))
+        family.add(labels, value)
+    yield from families.values()
 
 
 def _number(value: float) -> str:

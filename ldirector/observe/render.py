@@ -14,13 +14,14 @@ import time
 from typing import Any
 
 from ldirector.core.text import MAX_REASON, safe_text
+from ldirector.observe import shadow, syncd
 from ldirector.observe.snapshot import SCHEMA_VERSION, Counters, RealStatus, Snapshot, VirtualStatus
 
 
 def to_json(snap: Snapshot) -> dict[str, Any]:
     """The ``status --json`` and ``/status`` document (schema in docs/observability.md)."""
     c = snap.counters
-    return {
+    doc: dict[str, Any] = {
         "schema": SCHEMA_VERSION,
         "generated": snap.generated,
         "started": snap.started,
@@ -51,6 +52,13 @@ def to_json(snap: Snapshot) -> dict[str, Any]:
             for v in snap.virtuals
         ],
     }
+    if snap.shadow is not None:
+        doc["shadow"] = shadow.to_json(snap.shadow)
+    if snap.no_kernel is not None:
+        doc["no_kernel"] = snap.no_kernel
+    if snap.sync is not None:
+        doc["sync"] = syncd.to_json(snap.sync)
+    return doc
 
 
 def _real_json(r: RealStatus) -> dict[str, Any]:
@@ -63,6 +71,7 @@ def _real_json(r: RealStatus) -> dict[str, Any]:
         "drain_deadline": r.drain_deadline,
         "kernel_weight": r.kernel_weight,
         "desired_weight": r.desired_weight,
+        "configured_weight": r.configured_weight,
         "matches": r.matches,
         "active": r.active,
         "inactive": r.inactive,
@@ -113,6 +122,9 @@ def from_json(doc: Any) -> Snapshot:
         config=str(doc["config"]),
         virtuals=virtuals,
         counters=counters,
+        shadow=shadow.from_json(doc["shadow"]) if doc.get("shadow") is not None else None,
+        no_kernel=None if doc.get("no_kernel") is None else str(doc["no_kernel"]),
+        sync=syncd.from_json(doc["sync"]) if doc.get("sync") is not None else None,
     )
 
 
@@ -125,6 +137,7 @@ _REAL_FIELDS = (
     "drain_deadline",
     "kernel_weight",
     "desired_weight",
+    "configured_weight",
     "active",
     "inactive",
     "connections",
@@ -168,6 +181,8 @@ def render_text(snap: Snapshot) -> str:
             if not r.matches:
                 want = "-" if r.desired_weight is None else str(r.desired_weight)
                 weight += f" (want {want})"
+            if not r.manual and 0 < (r.desired_weight or 0) < r.configured_weight:
+                weight += f" of {r.configured_weight}"  # ramping up, or asked for less
             cells = (r.real, state_word(r), weight, r.active, r.inactive, local_time(r.since))
             rows.append(tuple(inert(str(c)) for c in (*cells, r.reason or "-")))
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
@@ -178,4 +193,11 @@ def render_text(snap: Snapshot) -> str:
             lines.append(f"  fallback/other: {inert(v.fallback)}")
     if not snap.virtuals:
         lines.append("no virtual services configured")
-    return "\n".join(lines) + "\n"
+    if snap.no_kernel is not None:
+        lines.append(f"kernel table unreadable ({inert(snap.no_kernel)}): desired table only")
+    if snap.sync is not None:
+        lines.extend(syncd.render_lines(snap.sync))
+    text = "\n".join(lines) + "\n"
+    if snap.shadow is not None:
+        text += shadow.render_text(snap.shadow, local_time)
+    return text

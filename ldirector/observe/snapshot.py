@@ -17,11 +17,13 @@ from types import MappingProxyType
 
 from ldirector.config.model import Config
 from ldirector.core.desired import RealKey
+from ldirector.core.divergence import Report
 from ldirector.core.health import RealHealth
 from ldirector.core.holds import Hold, HoldEntry
 from ldirector.core.layout import Layout
 from ldirector.core.plan import reals_by_key
 from ldirector.ipvs.types import Dest, DestKey, IpvsTable
+from ldirector.observe.syncd import SyncStatus
 
 SCHEMA_VERSION = 1
 
@@ -102,6 +104,9 @@ class RealStatus:
     #: Weight the kernel holds, None when the kernel does not hold the real.
     kernel_weight: int | None = None
     desired_weight: int | None = None
+    #: The weight the config gives; a serving real below it ramps up (slow start) or asked
+    #: for less (dynamic weights).
+    configured_weight: int = 0
     active: int = 0
     inactive: int = 0
     connections: int = 0
@@ -137,6 +142,12 @@ class Snapshot:
     config: str
     virtuals: tuple[VirtualStatus, ...]
     counters: Counters
+    #: A shadow instance's comparison of the kernel table (another manager's) with its own.
+    shadow: Report | None = None
+    #: Why the kernel table could not be read (a shadow on a host without IPVS), or None.
+    no_kernel: str | None = None
+    #: The connection-sync daemons, when the config names some or ldirector started some.
+    sync: SyncStatus | None = None
 
     @property
     def matches(self) -> bool:
@@ -186,6 +197,9 @@ def build(
             have is None or want is None or have.service == want.service
         )
         in_have = in_want = 0
+        config_weight: dict[RealKey, int] = {}
+        for key, real in zip(every, virtual.reals, strict=True):
+            config_weight.setdefault(key, real.weight)
         for key in dict.fromkeys(every):
             kdest = have_dests.get(key.dest)
             ddest = want_dests.get(key.dest)
@@ -202,6 +216,7 @@ def build(
                     changed.get(key, started),
                     overrides.get(key),
                     by_job.get(job) if job is not None else None,
+                    config_weight[key],
                 )
             )
         extra: list[str] = []
@@ -244,6 +259,7 @@ def _real(
     since: float,
     over: HoldEntry | None,
     counts: CheckCounts | None,
+    configured: int,
 ) -> RealStatus:
     c = kdest.counters if kdest else None
     return RealStatus(
@@ -255,6 +271,7 @@ def _real(
         drain_deadline=over.deadline if over and over.hold is Hold.DRAINING else None,
         kernel_weight=kdest.weight if kdest else None,
         desired_weight=ddest.weight if ddest else None,
+        configured_weight=configured,
         active=c.active_conns if c else 0,
         inactive=c.inactive_conns if c else 0,
         connections=c.stats.conns if c else 0,

@@ -35,11 +35,9 @@ class StallDetector:
         self._clock = clock
         self.count = 0
         self.max_lateness = 0.0
-        self.last_lateness = 0.0
 
     def observe(self, lateness: float) -> bool:
         """Account one wake-up ``lateness`` seconds late; True when it is a stall."""
-        self.last_lateness = lateness
         if lateness < self.threshold:
             return False
         self.count += 1

@@ -44,7 +44,7 @@ async def test_ptr_query_for_an_address(dnsmasq: int, tcp: bool) -> None:
 
 @pytest.mark.daemon
 async def test_empty_receive_means_any_answer(dnsmasq: int) -> None:
-    # ldirectord marks the real down here (B19); an answer is what the operator asked for.
+    # ldirectord marks the real down here; an answer is what the operator asked for.
     result = await run_check(target(dnsmasq), DnsSpec(query=DNS_NAME), 3)
     assert (result.ok, result.reason) == (True, f"A {DNS_ADDRESS}")
 

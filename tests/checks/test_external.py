@@ -13,7 +13,7 @@ import pytest
 
 import checks
 from checks.external import MARKER, MAX_OUTPUT
-from checks.types import ExternalSpec, Target
+from checks.types import ExternalSpec, Target, Weight
 from tests.support.checkrun import assert_times_out_cleanly, run_check
 
 TARGET = Target(
@@ -211,3 +211,39 @@ async def test_killed_by_a_real_time_signal(tmp_path: Path) -> None:
     cmd = script(tmp_path, "rt.sh", "#!/bin/sh\nkill -s 40 $$\nsleep 1\n")
     result = await run_check(TARGET, ExternalSpec(command=cmd), 3)
     assert (result.ok, result.reason) == (False, "killed by signal 40")
+
+
+@pytest.mark.parametrize(
+    ("status", "ok", "weight"),
+    [
+        (0, True, None),
+        (1, False, None),
+        (2, True, 0),
+        (3, True, 1),
+        (12, True, 10),
+        (255, True, 253),
+    ],
+)
+async def test_dynamic_weight_follows_every_exit_status_band(
+    tmp_path: Path, status: int, ok: bool, weight: int | None
+) -> None:
+    """keepalived's misc_dynamic: 0 up at the configured weight, 1 down, 2-255 weight status-2."""
+    cmd = script(tmp_path, "weigh.sh", f"#!/bin/sh\nexit {status}\n")
+    result = await run_check(TARGET, ExternalSpec(command=cmd, dynamic=True), 3)
+    assert result.ok is ok, result.reason
+    assert result.weight == (None if weight is None else Weight(weight))
+    if weight is not None:
+        assert result.reason == f"exit status {status}: weight {weight}"
+
+
+async def test_without_dynamicweight_a_weight_status_is_down(tmp_path: Path) -> None:
+    cmd = script(tmp_path, "weigh.sh", "#!/bin/sh\nexit 12\n")
+    result = await run_check(TARGET, ExternalSpec(command=cmd), 3)
+    assert (result.ok, result.weight, result.reason) == (False, None, "exit status 12")
+
+
+async def test_a_killed_dynamic_command_is_down_not_a_weight(tmp_path: Path) -> None:
+    cmd = script(tmp_path, "die.sh", "#!/bin/sh\nkill -9 $$\n")
+    result = await run_check(TARGET, ExternalSpec(command=cmd, dynamic=True), 3)
+    assert (result.ok, result.weight) == (False, None)
+    assert result.reason == "killed by signal SIGKILL"

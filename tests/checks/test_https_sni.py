@@ -23,6 +23,7 @@ import trustme
 from checks._io import client_tls
 from checks.http import verify_failure
 from checks.types import HttpSpec
+from ldirector.config import loads
 from tests.support.checkrun import run_check, target
 from tests.support.servers import Daemon, free_port, need, private_dir, running
 
@@ -223,3 +224,21 @@ def test_client_contexts_are_shared_per_name_and_ca() -> None:
     assert client_tls("b.test", verify=True) is client_tls("b.test", verify=True)
     assert client_tls("b.test") is not client_tls("a.test")
     assert client_tls(None) is client_tls()
+
+
+@pytest.mark.daemon
+async def test_a_config_with_httpscafile_and_virtualhost_checks_as_configured(
+    sites: Sites, tmp_path: Path
+) -> None:
+    # The directives end to end: the CA file is read into the spec the check uses.
+    ca = tmp_path / "ca.pem"
+    ca.write_text(sites.ca)
+    text = (
+        f"virtual=127.0.0.1:{sites.port}\n\treal=127.0.0.1:{sites.port} masq\n"
+        f"\tservice=https\n\tvirtualhost={{name}}\n\thttpsverify=yes\n\thttpscafile={ca}\n"
+    )
+    for name, ok in (("b.test", True), ("c.test", False)):
+        real = loads(text.format(name=name), "https.cf").virtuals[0].reals[0]
+        assert real.check is not None
+        result = await run_check(real.target, real.check, 5)
+        assert result.ok is ok, result.reason

@@ -25,7 +25,7 @@ def imap(tls: bool = False) -> ImapSpec:
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
 @pytest.mark.parametrize("tls", [False, True], ids=["imap", "imaps"])
 async def test_imap_login(dovecot: Daemon, tls: bool, host: str) -> None:
-    # The port is dovecot's private one, not 143/993: ldirectord bug B8 ignored it.
+    # The port is dovecot's private one, not 143/993: ldirectord bug ignored it.
     port = dovecot.ports["imaps" if tls else "imap"]
     result = await run_check(target(port, host), imap(tls))
     assert result.ok, result.reason

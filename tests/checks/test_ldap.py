@@ -100,7 +100,7 @@ async def test_ldaps_against_the_plain_port_is_down(slapd: Daemon) -> None:
 async def test_refused(tls: bool) -> None:
     with refused_tcp() as port:
         result = await run_check(target(port), LdapSpec(tls=tls, base=LDAP_SUFFIX))
-    # ldirectord bug B14 counted this failure twice; here it is one Result.
+    # ldirectord bug counted this failure twice; here it is one Result.
     assert (result.ok, result.reason) == (False, "connection refused")
 
 

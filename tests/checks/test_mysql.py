@@ -75,7 +75,7 @@ async def test_refused() -> None:
 
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1"])
 async def test_hung_server_times_out_without_leaks(host: str) -> None:
-    # ldirectord bug B10: its SQL checks had no timeout at all.
+    # ldirectord: its SQL checks had no timeout at all.
     with hung_tcp(host) as port:
         await assert_times_out_cleanly(target(port, host), sql_spec(MysqlSpec))
 

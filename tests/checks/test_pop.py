@@ -58,7 +58,7 @@ async def test_pop_against_an_imap_server_is_down(dovecot: Daemon) -> None:
 
 
 async def test_pop_refused_without_login_is_down() -> None:
-    # ldirectord bug B7: without a login, a closed POP port counted as up.
+    # ldirectord: without a login, a closed POP port counted as up.
     with refused_tcp() as port:
         result = await run_check(target(port), PopSpec())
     assert (result.ok, result.reason) == (False, "connection refused")

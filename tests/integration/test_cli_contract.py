@@ -2,7 +2,7 @@
 
 States: ``running`` (a daemon started by ``start``), ``stopped`` (nothing), ``stale`` (a pid
 file naming a live process that is not ldirector: this very test process, which ``stop`` must
-never kill), ``broken`` (a running daemon whose config file has since been broken, B2).
+never kill), ``broken`` (a running daemon whose config file has since been broken).
 """
 
 from __future__ import annotations

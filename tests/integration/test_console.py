@@ -53,7 +53,7 @@ def test_verbs_through_the_console_script(
     assert sandbox.wait_for(
         lambda: any("Reloading Linux Director Daemon" in ln for ln in sandbox.log_lines())
     )
-    # B2: the config breaks under a running daemon.
+    # the config breaks under a running daemon.
     sandbox.write_config(f'logfile="{sandbox.logfile}"', "virtual=127.0.0.1:80", "recieve=x")
     reload = run(script, sandbox, config, "reload")
     assert reload.returncode == 2

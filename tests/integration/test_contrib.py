@@ -146,7 +146,7 @@ def test_ocf_agent_actions(sandbox: Sandbox, ocf_env: dict[str, str]) -> None:
     assert ocf("start") == SUCCESS and sandbox.pid() == pid  # idempotent
     assert ocf("reload") == SUCCESS
     assert sandbox.wait_for(lambda: "reload" in sandbox.events_lines())
-    # B2: a config broken after start never hides or orphans the running instance.
+    # a config broken after start never hides or orphans the running instance.
     sandbox.write_config(f'logfile="{sandbox.logfile}"', "broken")
     assert ocf("monitor") == SUCCESS
     assert ocf("stop") == SUCCESS
@@ -175,9 +175,7 @@ def test_ocf_agent_failures(sandbox: Sandbox, ocf_env: dict[str, str], tmp_path:
     assert sh([str(OCF), "frobnicate"], ocf_env).returncode == 3
 
 
-def test_ocf_validate_all_runs_the_config_check(
-    sandbox: Sandbox, ocf_env: dict[str, str]
-) -> None:
+def test_ocf_validate_all_runs_the_config_check(sandbox: Sandbox, ocf_env: dict[str, str]) -> None:
     """validate-all reports a config with errors (it used to see only that the file exists)."""
     assert sh([str(OCF), "validate-all"], ocf_env).returncode == SUCCESS
     sandbox.write_config(f'logfile="{sandbox.logfile}"', "virtual = 192.0.2.10")
@@ -274,7 +272,7 @@ def test_unit_is_notify_hardened_and_lets_cleanup_finish() -> None:
     assert unit["Type"] == ["notify"]
     assert unit["ExecStart"] == ["/usr/sbin/ldirectord start"]
     assert unit["ExecReload"] == ["/bin/kill -HUP $MAINPID"]
-    assert unit["KillMode"] == ["mixed"]  # TERM to the main process only: cleanup finishes (U3)
+    assert unit["KillMode"] == ["mixed"]  # TERM to the main process only: cleanup finishes
     assert "WatchdogSec" in unit
     caps = {"CAP_NET_ADMIN", "CAP_NET_RAW", "CAP_NET_BIND_SERVICE"}
     assert set(unit["CapabilityBoundingSet"][0].split()) == caps

@@ -47,7 +47,7 @@ BAR = CHECKINTERVAL + CHECKTIMEOUT + 1.0
 RATE = 25.0
 REQUEST_TIMEOUT = 5.0
 #: Every helper process ends by itself after this many seconds, whatever happens to the test.
-LIFETIME = 1500.0
+LIFETIME = 3600.0
 STATUS_PORT = 9555
 SMTP_REFUSED = 2525
 SMTP_HOLE = 2526
@@ -276,14 +276,12 @@ class Daemon:
 def fill(directory: Path) -> int:
     """Fill the file system of ``directory`` until ENOSPC; returns the bytes written."""
     written = 0
-    with (directory / "filler").open("wb") as stream:
+    with (directory / "filler").open("wb", buffering=0) as stream:
         for _ in range(1 << 14):
             try:
-                stream.write(b"\0" * 4096)
-                stream.flush()
+                written += stream.write(b"\0" * 4096) or 0
             except OSError:
                 break
-            written += 4096
     return written
 
 
@@ -465,7 +463,7 @@ def running(workdir: Path) -> Iterator[Rig]:
         for server in servers:
             stack.callback(server.kill)
         for server in servers:
-            server.expect("ready", 60)
+            server.expect("ready", START_WAIT)
         rig.victim = Victim(servers[2])
         rig.write_config(rig.base)
         stack.callback(rig.daemon.stop)
@@ -485,5 +483,5 @@ def running(workdir: Path) -> Iterator[Rig]:
             "client",
         )
         stack.callback(client.kill)
-        client.expect("ready", 60)
+        client.expect("ready", START_WAIT)
         yield rig

@@ -35,10 +35,17 @@ class KernelView:
     missing or at weight 0.
     """
 
-    def __init__(self, service: str, must_have: Iterable[str], period: float = 0.1) -> None:
+    def __init__(
+        self, service: str, must_have: Iterable[str], period: float = 0.1, idle: float = 0.5
+    ) -> None:
         self.service = service
         self.must_have = frozenset(must_have)
+        #: Poll every ``period`` s while someone waits on a change, else every ``idle`` s:
+        #: under emulation each poll costs this process milliseconds.
         self.period = period
+        self.idle = idle
+        self._waiting = 0
+        self._wake = threading.Event()
         self.history: list[tuple[float, Dests]] = []
         self.violations: list[tuple[float, Dests]] = []
         self.errors: list[str] = []
@@ -53,7 +60,9 @@ class KernelView:
 
     def _run(self) -> None:
         bad = False
-        while not self._stop.wait(self.period):
+        while not self._stop.is_set():
+            self._wake.wait(self.period if self._waiting else self.idle)
+            self._wake.clear()
             try:
                 dests = self._read()
             except OSError as exc:
@@ -78,26 +87,35 @@ class KernelView:
         not within ``timeout`` seconds."""
         deadline = time.monotonic() + timeout
         with self._cond:
-            while True:
-                before = [(t, d) for t, d in self.history if t <= since][-1:]
-                after = [(t, d) for t, d in self.history if t > since]
-                for t, dests in before + after:
-                    if want(dests):
-                        return max(t, since)
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return None
-                self._cond.wait(min(left, 0.5))
+            self._waiting += 1
+            self._wake.set()
+            try:
+                return self._wait(want, since, deadline)
+            finally:
+                self._waiting -= 1
+
+    def _wait(self, want: Callable[[Dests], bool], since: float, deadline: float) -> float | None:
+        while True:
+            before = [(t, d) for t, d in self.history if t <= since][-1:]
+            after = [(t, d) for t, d in self.history if t > since]
+            for t, dests in before + after:
+                if want(dests):
+                    return max(t, since)
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            self._cond.wait(min(left, 0.5))
 
     def close(self) -> None:
         self._stop.set()
+        self._wake.set()
         self._thread.join(5)
 
 
 class Sampler:
     """Samples a process's peak RSS (VmHWM), RSS and open descriptors every ``period`` s."""
 
-    def __init__(self, pid: Callable[[], int | None], period: float = 0.25) -> None:
+    def __init__(self, pid: Callable[[], int | None], period: float = 0.5) -> None:
         self.pid = pid
         self.period = period
         self.peak_hwm_kb = 0

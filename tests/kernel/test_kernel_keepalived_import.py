@@ -206,18 +206,32 @@ def namespace(vm: None, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pa
 def table() -> dict[str, list[str]]:
     """The namespace's IPVS table as ipvsadm lists it: service line -> sorted destinations.
 
-    A destination is its address, forwarding method, weight and thresholds; the connection
+    A destination is its address, forwarding method, weight and connection thresholds (the
+    ``--thresholds`` listing shows those instead of the method and weight); the connection
     counters and the kernel's listing order are left out.
     """
-    found: dict[str, list[str]] = {}
-    current: list[str] | None = None
-    for line in ipvsadm("-Ln", "--thresholds").splitlines()[3:]:
+    plain, limits = _listing(), _listing("--thresholds")
+    # A table changing between the two listings shows "? ?": the next look sees it settled.
+    return {
+        service: sorted(
+            f"{dest} {' '.join(rest)} {' '.join(limits.get(service, {}).get(dest, ['?', '?']))}"
+            for dest, rest in dests.items()
+        )
+        for service, dests in sorted(plain.items())
+    }
+
+
+def _listing(*options: str) -> dict[str, dict[str, list[str]]]:
+    """Service line -> destination address -> the two columns after it."""
+    found: dict[str, dict[str, list[str]]] = {}
+    current: dict[str, list[str]] | None = None
+    for line in ipvsadm("-Ln", *options).splitlines()[3:]:
         words = line.split()
         if words[:1] == ["->"] and current is not None:
-            current.append(" ".join(words[1:6]))
+            current[words[1]] = words[2:4]
         elif words:
-            current = found.setdefault(" ".join(words), [])
-    return {service: sorted(dests) for service, dests in sorted(found.items())}
+            current = found.setdefault(" ".join(words), {})
+    return found
 
 
 def destinations(config: Config) -> int:

@@ -10,7 +10,7 @@ import random
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from checks.types import CheckSpec, Result, Target
+from checks.types import CheckSpec, Result, Target, Weight
 from ldirector.config import Config, loads
 from ldirector.core.desired import desired_table
 from ldirector.engine import Engine, Notice
@@ -44,6 +44,10 @@ class World:
         self.backend = backend or FakeBackend(table)
         #: str(target) -> does its check pass; missing means refused.
         self.up: dict[str, bool] = dict(up or {})
+        #: str(target) -> the weight its passing check reports (dynamic weights).
+        self.weights: dict[str, Weight] = {}
+        #: str(target) -> the exact result its check returns (load agents' answers).
+        self.replies: dict[str, Result] = {}
         self.calls: list[tuple[float, str, str]] = []
         self.notices: list[Notice] = []
         self.commands: list[list[str]] = []
@@ -75,8 +79,11 @@ class World:
 
     async def check(self, target: Target, spec: CheckSpec) -> Result:
         self.calls.append((self.clock.now(), str(target), type(spec).__name__))
+        if str(target) in self.replies:
+            return self.replies[str(target)]
         ok = self.up.get(str(target), False)
-        return Result(ok, "HTTP 200 OK" if ok else "connection refused")
+        weight = self.weights.get(str(target)) if ok else None
+        return Result(ok, "HTTP 200 OK" if ok else "connection refused", weight=weight)
 
     async def spawn(self, args: Sequence[str]) -> int:
         self.commands.append(list(args))

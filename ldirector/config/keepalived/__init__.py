@@ -1,15 +1,18 @@
 """``ldirector import keepalived.conf``: keepalived's LVS configuration as an ldirectord.cf.
 
 :func:`convert` reads keepalived.conf's grammar itself (``grammar``), turns each
-``virtual_server`` (with its ``virtual_server_group``) into virtual blocks (``virtuals``) and
-each real's health checker into check directives (``checkers``), and writes the text
-(``emit``). Every keepalived setting the result cannot express is a warning at its FILE:LINE;
-VRRP and keepalived's other networking sections are reported as out of scope, since they stay
-keepalived's. The text it returns passes ``ldirector check``: it is loaded once more here, and
-a problem there (a converter bug) is reported too.
+``virtual_server`` into virtual blocks (``virtuals``; the services it stands for, a
+``virtual_server_group``'s members among them, in ``members``) and each real's health checker
+into check directives (``checkers``, with HTTP_GET's and SSL_GET's urls in ``httpget``), and
+writes the text (``emit``). Every keepalived setting the result cannot express is a warning
+at its FILE:LINE; VRRP and keepalived's other networking sections are reported as out of scope,
+since they stay keepalived's. The text it returns passes ``ldirector check``: it is loaded once
+more here, and a problem there (a converter bug) is reported too.
 """
 
 from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv6Address
 
 from ldirector.config.errors import ConfigError, Diagnostic, Severity, Span
 from ldirector.config.keepalived.emit import OutConfig, OutVirtual
@@ -78,6 +81,8 @@ def convert(text: str, path: str, *, read: Reader = read_file) -> tuple[str, lis
                     out.virtuals.append(virtual)
             case "virtual_server_group" if node.args[:1] and node.children is not None:
                 pass  # read with the virtual_server that names it
+            case "virtual_server" | "virtual_server_group":
+                report.drop(node.span, f"{node.keyword} without a name or a block: skipped")
             case "global_defs":
                 _global_defs(node, out, report)
             case "SSL":
@@ -134,14 +139,14 @@ def _global_defs(node: Node, out: OutConfig, report: Report) -> None:
             report.drop(child.span, f"{child.keyword}: not converted: {exc}")
 
 
-def _refuse(name: str, family: int) -> object:
-    raise Invalid(f"{name}: the converter writes addresses only")
+def _refuse(name: str, family: int) -> IPv4Address | IPv6Address:
+    raise Invalid(f"{name}: the converter writes addresses only (IPv{family})")
 
 
 def _self_check(text: str, path: str) -> list[Diagnostic]:
     """What ``ldirector check`` finds wrong with the text written: nothing, unless a bug."""
     try:
-        loads(text, f"{path} (converted)", resolver=_refuse)  # type: ignore[arg-type]
+        loads(text, f"{path} (converted)", resolver=_refuse)
     except ConfigError as exc:
         return [
             Diagnostic(Severity.WARNING, Span(path), f"the converted text fails check: {d}")

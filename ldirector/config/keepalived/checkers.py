@@ -17,24 +17,24 @@ inherits these from its real server, and the real from its virtual server.
 from __future__ import annotations
 
 import enum
-import re
-from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
-from ipaddress import IPv4Address, IPv6Address
 
 from checks.types import DnsQueryType
-from ldirector.config.converters import compile_receive
 from ldirector.config.errors import Span
 from ldirector.config.keepalived.emit import number, quote
 from ldirector.config.keepalived.grammar import Node
-from ldirector.config.keepalived.report import Report, address, name, safe, shown, timer, whole
-from ldirector.config.values import Invalid
-
-IPAddress = IPv4Address | IPv6Address
-
-_HOSTNAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})")
-_STATUS = re.compile(r"([0-9]{3})(?:-([0-9]{3}))?")
-_EVERY_2XX = frozenset(range(200, 300))
+from ldirector.config.keepalived.httpget import HttpChecker
+from ldirector.config.keepalived.report import (
+    Report,
+    address,
+    hostname,
+    name,
+    safe,
+    shown,
+    timer,
+    whole,
+)
+from ldirector.config.values import IPAddress
 
 
 class Kind(enum.StrEnum):
@@ -75,11 +75,13 @@ _GENERIC_DROPPED = {
     "bind_if": "ldirector checks from the director's own address",
     "bind_port": "ldirector checks from any source port",
     "fwmark": "ldirector does not mark check packets",
-    "alpha": "ldirector starts every real down until its first check passes",
     "warmup": "ldirector spreads the first checks itself",
     "delay_before_retry": "ldirector retries at checkinterval",
     "log_all_failures": "ldirector logs every change of state",
 }
+#: Settings whose meaning is ldirector's own behaviour: a real is added only once a check has
+#: passed (keepalived's ``alpha``).
+ALREADY = frozenset({"alpha"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,7 +118,7 @@ class Inherited:
                     return self
                 return replace(self, retry=count)
             case "virtualhost":
-                if _HOSTNAME.fullmatch(word) is None:
+                if not hostname(word):
                     report.drop(child.span, f"virtualhost {shown(word)}: not a host name")
                     return self
                 return replace(self, virtualhost=word)
@@ -140,11 +142,14 @@ class Probe:
 
 @dataclass(frozen=True, slots=True)
 class RealTarget:
-    """The real server a checker probes."""
+    """The real server a checker probes: ``port`` is the one of its ``real=`` line, and
+    ``check_port`` the one keepalived checks when no connect_port says otherwise (they differ
+    for a firewall-mark service, whose reals keepalived gives no port)."""
 
     address: IPAddress
     port: int | None
     udp: bool
+    check_port: int | None = None
 
 
 UNCHECKED = Probe(None, (("checktype", "on"),))
@@ -174,13 +179,13 @@ def _checker(
 ) -> Probe:
     here = inherited.below(node, report)
     port: int | None = None
-    http = _Http(node.span) if kind in (Kind.HTTP, Kind.HTTPS) else None
+    http = HttpChecker(kind is Kind.HTTPS) if kind in (Kind.HTTP, Kind.HTTPS) else None
     extra: list[tuple[str, str]] = []
     misc_timeout: float | None = None
     for child in node.children or ():
         word = child.args[0] if child.args else ""
         key = child.keyword
-        if key in INHERITED:
+        if key in INHERITED or key in ALREADY:
             continue
         if key == "connect_port":
             port = _port(child, report, port)
@@ -188,7 +193,7 @@ def _checker(
             _connect_ip(child, target, report)
         elif key in _GENERIC_DROPPED:
             report.drop(child.span, f"{key}: not converted: {_GENERIC_DROPPED[key]}")
-        elif http is not None and http.take(child, kind, report):
+        elif http is not None and http.take(child, report):
             pass
         elif kind is Kind.DNS and key in ("type", "name"):
             extra.append(_dns(child, report))
@@ -234,6 +239,7 @@ def _checker(
     virtualhost = (http.virtualhost or here.virtualhost) if http is not None else None
     if virtualhost is not None:
         settings.append(("virtualhost", virtualhost))
+    port = port if port is not None else target.check_port
     if port is not None and port != target.port:
         settings.append(("checkport", str(port)))
     settings.append(("checkinterval", number(interval)))
@@ -291,7 +297,7 @@ def _dns(child: Node, report: Report) -> tuple[str, str]:
         except ValueError:
             report.drop(child.span, f"type {shown(word)}: not a DNS record type; SOA is asked")
             return "dnsquerytype", DnsQueryType.SOA
-    if word != "." and (_HOSTNAME.fullmatch(word.rstrip(".")) is None):
+    if word != "." and not hostname(word.rstrip(".")):
         report.drop(child.span, f"name {shown(word)}: not a DNS name; '.' is asked")
         word = "."
     return "request", quote(word)
@@ -318,103 +324,3 @@ def _misc_path(child: Node, report: Report) -> str | None:
             "checkcommand with VIP VPORT RIP RPORT as its arguments",
         )
     return words[0]
-
-
-class _Http:
-    """The ``url`` blocks and options of HTTP_GET and SSL_GET."""
-
-    def __init__(self, span: Span) -> None:
-        self.span = span
-        self.path: str | None = None
-        self.receive: str | None = None
-        self.virtualhost: str | None = None
-        self.urls = 0
-
-    def take(self, child: Node, kind: Kind, report: Report) -> bool:
-        match child.keyword:
-            case "url":
-                self.urls += 1
-                if self.urls == 1:
-                    self.url(child, report)
-                else:
-                    report.drop(
-                        child.span,
-                        "url: only the first url of a checker is converted "
-                        "(ldirector fetches one page per check)",
-                    )
-            case "enable_sni" if kind is Kind.HTTPS:
-                pass  # ldirector sends the virtualhost as SNI whenever there is one
-            case "http_protocol":
-                word = child.args[0] if child.args else ""
-                if word not in ("1.1", "1.0C"):
-                    report.drop(
-                        child.span,
-                        f"http_protocol {shown(word)}: not converted: ldirector speaks HTTP/1.1 "
-                        "with Connection: close",
-                    )
-            case "fast_recovery":
-                report.drop(child.span, "fast_recovery: not converted: ldirector fetches one url")
-            case _:
-                return False
-        return True
-
-    def url(self, node: Node, report: Report) -> None:
-        for child in node.children or ():
-            word = " ".join(child.args)
-            match child.keyword:
-                case "path":
-                    if not word or not safe(word) or " " in word:
-                        report.drop(child.span, f"path {shown(word)}: cannot be written; / is used")
-                    else:
-                        self.path = word if word.startswith("/") else "/" + word
-                case "regex":
-                    self.regex(child, word, report)
-                case "virtualhost":
-                    if _HOSTNAME.fullmatch(word) is None:
-                        report.drop(child.span, f"virtualhost {shown(word)}: not a host name")
-                    else:
-                        self.virtualhost = word
-                case "status_code":
-                    codes = _status_codes(child.args)
-                    if codes != _EVERY_2XX:
-                        report.drop(
-                            child.span,
-                            f"status_code {shown(word)}: not converted: ldirector takes any 2xx "
-                            "status as up, and no other",
-                        )
-                case "digest":
-                    report.drop(
-                        child.span,
-                        "digest: not converted: ldirector matches the page against receive "
-                        "(a regex), not an MD5 digest",
-                    )
-                case _:
-                    report.drop(child.span, f"{child.keyword}: not converted in a url block")
-        if self.path is None:
-            self.path = "/"
-
-    def regex(self, child: Node, word: str, report: Report) -> None:
-        if not word or not safe(word):
-            report.drop(child.span, f"regex {shown(word)}: cannot be written in ldirectord.cf")
-            return
-        try:
-            compile_receive(word)
-        except Invalid as exc:
-            report.drop(child.span, f"regex {shown(word)}: {exc}")
-            return
-        self.receive = word
-
-    def request(self) -> str:
-        return self.path or "/"
-
-
-def _status_codes(words: Iterable[str]) -> frozenset[int] | None:
-    codes: set[int] = set()
-    for word in words:
-        m = _STATUS.fullmatch(word)
-        if m is None:
-            return None
-        low = int(m.group(1))
-        high = int(m.group(2) or low)
-        codes.update(range(low, high + 1))
-    return frozenset(codes)

@@ -8,11 +8,9 @@ range, strings free of quotes and control characters), so the text written here 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv6Address
 
 from ldirector.config.errors import Span
-
-IPAddress = IPv4Address | IPv6Address
+from ldirector.config.values import IPAddress
 
 
 @dataclass(frozen=True, slots=True)

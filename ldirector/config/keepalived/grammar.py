@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from ldirector.config.errors import Diagnostic, Severity, Span
+from ldirector.config.files import read_regular
 
 MAX_LINE = 65536
 MAX_DEPTH = 32
@@ -78,21 +78,9 @@ class Parsed:
     order: dict[Span, int] = field(default_factory=dict)
 
 
-def read_file(path: str, limit: int = MAX_TOTAL) -> str:
-    """A keepalived file's text, at most ``limit`` bytes; OSError when it cannot be read."""
-    # O_NONBLOCK: opening a FIFO must not hang; it is refused as not a regular file.
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(0, "not a regular file")
-        data = b""
-        while len(data) <= limit and (chunk := os.read(fd, limit + 1 - len(data))):
-            data += chunk
-    finally:
-        os.close(fd)
-    if len(data) > limit:
-        raise OSError(0, f"larger than {limit // (1024 * 1024)} MiB")
-    return data.decode("utf-8", "surrogateescape")
+def read_file(path: str) -> str:
+    """A keepalived file's text; OSError when it cannot be read or is too large."""
+    return read_regular(path, MAX_TOTAL).decode("utf-8", "surrogateescape")
 
 
 class _Reader:

@@ -8,17 +8,14 @@ the same line and message are reported once, however many virtual services share
 from __future__ import annotations
 
 import re
-from ipaddress import IPv4Address, IPv6Address, ip_address
+from ipaddress import ip_address
 
 from ldirector.config.errors import Diagnostic, Severity, Span
-from ldirector.config.values import decimal
-
-IPAddress = IPv4Address | IPv6Address
+from ldirector.config.values import IPAddress, decimal
 
 _TRUE = frozenset({"on", "true", "yes"})
 _FALSE = frozenset({"off", "false", "no"})
-#: What may appear inside a quoted ldirectord.cf value the converter writes.
-_SAFE = re.compile(r'[^"\x00-\x1f\x7f]+')
+_HOSTNAME = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,252})")
 _KEYWORD = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,59}")
 _NUMBER = re.compile(r"[0-9]{1,9}(?:\.[0-9]{1,6})?")
 #: A year: the longest interval or timeout ldirectord.cf takes.
@@ -80,5 +77,11 @@ def address(word: str) -> IPAddress | None:
 
 
 def safe(text: str) -> bool:
-    """Whether ``text`` can be written between double quotes in ldirectord.cf."""
-    return _SAFE.fullmatch(text) is not None
+    """Whether ``text`` can be written between double quotes in ldirectord.cf: printable (no
+    control character, nor a byte that was not UTF-8), without a double quote."""
+    return bool(text) and '"' not in text and text.isprintable()
+
+
+def hostname(word: str) -> bool:
+    """Whether ``word`` is a host or DNS name (letters, digits, ``-``, ``_`` and dots)."""
+    return _HOSTNAME.fullmatch(word) is not None

@@ -12,11 +12,12 @@ on, the block says keepalived's value outright: the scheduler (wlc), the forward
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from ipaddress import IPv4Address, IPv6Address, ip_address, ip_network
+from ipaddress import IPv4Address
 
 from ldirector.config.converters import netmask_value
 from ldirector.config.errors import Span
 from ldirector.config.keepalived.checkers import (
+    ALREADY,
     INHERITED,
     UNCHECKED,
     Inherited,
@@ -26,14 +27,11 @@ from ldirector.config.keepalived.checkers import (
 )
 from ldirector.config.keepalived.emit import OutReal, OutVirtual, quote
 from ldirector.config.keepalived.grammar import Node
+from ldirector.config.keepalived.members import Member, describe, members
 from ldirector.config.keepalived.report import Report, address, flag, name, shown, whole
-from ldirector.config.values import Invalid
+from ldirector.config.values import Invalid, IPAddress
 from ldirector.ipvs.types import SCHEDFLAG_WORDS
 
-IPAddress = IPv4Address | IPv6Address
-
-#: More virtual services than this from one group entry is a typo, not a deployment.
-MAX_MEMBERS = 4096
 _FORWARD = {"NAT": "masq", "DR": "gate", "TUN": "ipip"}
 _FLAGS = frozenset(SCHEDFLAG_WORDS)
 #: Settings with no ldirector equivalent, and why.
@@ -41,7 +39,6 @@ _VIRTUAL_DROPPED = {
     "ha_suspend": "ldirector checks whether or not the VIP is on the director",
     "smtp_alert": "set emailalert in the converted file",
     "snmp_name": "ldirector has no SNMP agent",
-    "alpha": "ldirector starts every real down until its first check passes",
     "omega": "ldirector runs no notifier at shutdown",
     "quorum_up": "use fallbackcommand",
     "quorum_down": "use fallbackcommand",
@@ -56,21 +53,9 @@ _REAL_DROPPED = {
     "notify_down": "use fallbackcommand for all-down and all-up",
     "smtp_alert": "set emailalert in the converted file",
     "snmp_name": "ldirector has no SNMP agent",
-    "alpha": "ldirector starts every real down until its first check passes",
     "delay_before_retry": "ldirector retries at checkinterval",
     "warmup": "ldirector spreads the first checks itself",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class Member:
-    """One virtual service a virtual_server stands for."""
-
-    family: int
-    address: IPAddress | None
-    port: int
-    fwmark: int | None
-    span: Span
 
 
 @dataclass
@@ -96,18 +81,18 @@ class _Service:
 
 def virtual_server(node: Node, groups: dict[str, Node], report: Report) -> list[OutVirtual]:
     """The blocks of one virtual_server statement (none when it cannot be expressed)."""
-    members = _members(node, groups, report)
+    found = members(node, groups, report)
     service = _settings(node, report)
-    if service.skip or not members:
+    if service.skip or not found:
         return []
     blocks = []
-    for member in members:
-        family = member.family or service.family or _reals_family(service.reals) or 4
+    for member in found:
         families = _families(service.reals)
+        family = member.family or service.family or next(iter(families), 4)
         if families and family not in families:
             report.drop(
                 member.span,
-                f"{_member(member)}: not converted: it is IPv{family} and none of the "
+                f"{describe(member)}: not converted: it is IPv{family} and none of the "
                 "virtual_server's reals is (ldirector keeps a service's reals in its family)",
             )
             continue
@@ -115,109 +100,19 @@ def virtual_server(node: Node, groups: dict[str, Node], report: Report) -> list[
     return blocks
 
 
-def _member(member: Member) -> str:
-    if member.fwmark is not None:
-        return f"fwmark {member.fwmark}"
-    host = f"[{member.address}]" if member.family == 6 else str(member.address)
-    return f"{host}:{member.port}"
-
-
-def _families(reals: list[Node]) -> set[int]:
+def _families(reals: list[Node]) -> dict[int, None]:
+    """The address families of the reals, the first real's first (an ordered set)."""
     found = (address(real.args[0]) if real.args else None for real in reals)
-    return {a.version for a in found if a is not None}
-
-
-def _members(node: Node, groups: dict[str, Node], report: Report) -> list[Member]:
-    args = node.args
-    if len(args) == 2 and args[0] == "group":
-        group = groups.get(args[1])
-        if group is None:
-            report.drop(node.span, f"virtual_server group {shown(args[1])}: no such group")
-            return []
-        found: list[Member] = []
-        for entry in group.children or ():
-            found += _entry(entry, report)
-        return found
-    if len(args) == 2 and args[0] == "fwmark":
-        mark = whole(args[1], 1, 2**32 - 1)
-        if mark is None:
-            report.drop(node.span, f"virtual_server fwmark {shown(args[1])}: not a mark")
-            return []
-        return [Member(0, None, 0, mark, node.span)]
-    return _address_port(args, node.span, report)
-
-
-def _entry(entry: Node, report: Report) -> list[Member]:
-    """One line of a virtual_server_group: ADDRESS[-END|/LEN] PORT, or fwmark N [inet|inet6]."""
-    if entry.keyword == "fwmark":
-        mark = whole(entry.args[0], 1, 2**32 - 1) if entry.args else None
-        if mark is None:
-            report.drop(entry.span, "fwmark: not a mark")
-            return []
-        family = {"inet": 4, "inet6": 6}.get(entry.args[1] if len(entry.args) > 1 else "", 0)
-        return [Member(family, None, 0, mark, entry.span)]
-    return _address_port([entry.keyword, *entry.args], entry.span, report)
-
-
-def _address_port(args: list[str], span: Span, report: Report) -> list[Member]:
-    if len(args) != 2:
-        report.drop(
-            span,
-            f"virtual service {shown(' '.join(args))}: ldirector needs an address and a port "
-            "(a service on every port cannot be expressed)",
-        )
-        return []
-    port = whole(args[1], 1, 65535)
-    addresses = _addresses(args[0])
-    if port is None or addresses is None:
-        report.drop(span, f"virtual service {shown(' '.join(args))}: not an address and a port")
-        return []
-    if len(addresses) > MAX_MEMBERS:
-        report.drop(span, f"{shown(args[0])}: more than {MAX_MEMBERS} addresses: skipped")
-        return []
-    return [Member(a.version, a, port, None, span) for a in addresses]
-
-
-def _addresses(word: str) -> list[IPAddress] | None:
-    """An address, a range (``A-LAST`` or ``A-B``) or a network (``A/LEN``)."""
-    if "/" in word:
-        try:
-            network = ip_network(word, strict=False)
-        except ValueError:
-            return None
-        if network.num_addresses > MAX_MEMBERS + 1:
-            return [network[0]] * (MAX_MEMBERS + 1)  # reported by the caller, never expanded
-        return list(network)
-    first_text, dash, last_text = word.partition("-")
-    first = address(first_text)
-    if first is None:
-        return None
-    if not dash:
-        return [first]
-    last = address(last_text)
-    if last is None:  # only the last part: a decimal octet, or a hexadecimal IPv6 group
-        base = 10 if first.version == 4 else 16
-        try:
-            end = int(last_text, base)
-        except ValueError:
-            return None
-        step = 256 if first.version == 4 else 65536
-        if not 0 <= end < step:
-            return None
-        last = ip_address(int(first) - int(first) % step + end)
-    if last.version != first.version or int(last) < int(first):
-        return None
-    count = int(last) - int(first) + 1
-    if count > MAX_MEMBERS:
-        return [first] * (MAX_MEMBERS + 1)  # reported by the caller, never expanded
-    return [ip_address(int(first) + i) for i in range(count)]
+    return dict.fromkeys(a.version for a in found if a is not None)
 
 
 def _settings(node: Node, report: Report) -> _Service:
     service = _Service(node.span)
     for child in node.children or ():
         key, word = child.keyword, child.args[0] if child.args else ""
-        if key in INHERITED:
+        if key in ALREADY:
+            pass
+        elif key in INHERITED:
             service.inherited = service.inherited.set(child, report)
         elif key in ("lvs_sched", "lb_algo"):
             if word.isascii() and word.isalpha() and word.islower():
@@ -322,14 +217,6 @@ def _block(service: _Service, member: Member, family: int, report: Report) -> Ou
     )
 
 
-def _reals_family(reals: list[Node]) -> int | None:
-    for real in reals:
-        found = address(real.args[0]) if real.args else None
-        if found is not None:
-            return found.version
-    return None
-
-
 def _reals(
     service: _Service, member: Member, family: int, report: Report
 ) -> tuple[list[OutReal], list[Probe], list[tuple[Node, bool]]]:
@@ -350,14 +237,17 @@ def _reals(
                 "converted (ldirector keeps a service's reals in its family)",
             )
             continue
-        if port is None and member.fwmark is None:
-            port = member.port  # keepalived's: the virtual's port
+        check_port = port
+        if member.fwmark is not None:
+            port = None  # keepalived clears the port of a firewall-mark service's reals
+        elif port is None:
+            port = check_port = member.port  # keepalived's: the virtual's port
         if (where, port) in seen:
             report.drop(node.span, f"real_server {where}: given twice; the first is kept")
             continue
         seen.add((where, port))
         real, inhibit, inherited = _real(node, where, port, service, report)
-        target = RealTarget(where, port, service.protocol == "udp")
+        target = RealTarget(where, port, service.protocol == "udp", check_port)
         reals.append(real)
         probes.append(probe(node, target, inherited, report))
         quiet.append((node, inhibit))
@@ -373,7 +263,9 @@ def _real(
     inherited = service.inherited
     for child in node.children or ():
         key, word = child.keyword, child.args[0] if child.args else ""
-        if key in INHERITED:
+        if key in ALREADY:
+            pass
+        elif key in INHERITED:
             inherited = inherited.set(child, report)
         elif key == "weight":
             found = whole(word, 0, 2**31 - 1)

@@ -119,3 +119,20 @@ def test_which_config_a_command_line_runs() -> None:
     assert not web(["other.cf", "start"]) and not web(["start"]) and not web(["--help"])
     assert grammar.runs_config("ldirectord")(["start"])
     assert not web(["web.cf"]) and not web([])
+
+
+def test_shadow_instance_has_names_of_its_own() -> None:
+    inv = grammar.parse(["--shadow", "-d", "/etc/ha.d/web.cf", "start"], main.SYNTAX)
+    assert isinstance(inv, Invocation)
+    assert (inv.shadow, inv.debug, inv.verb, inv.cfgname) == (
+        True,
+        True,
+        Verb.START,
+        "web.cf.shadow",
+    )
+    live = grammar.parse(["web.cf", "start"], main.SYNTAX)
+    assert isinstance(live, Invocation) and (live.shadow, live.cfgname) == (False, "web.cf")
+    # Each instance's pid check tells its own process from the other's.
+    shadow = grammar.runs_config("web.cf.shadow")
+    assert shadow(["--shadow", "web.cf", "start"]) and not shadow(["web.cf", "start"])
+    assert not grammar.runs_config("web.cf")(["--shadow", "web.cf", "start"])

@@ -1,4 +1,4 @@
-"""build: valid configs (reference samples 7.1-7.4 and more) and the effective model each gives.
+"""build: valid configs and the effective model each gives.
 
 Table-driven: for each fixture, the attributes listed for each virtual and real must equal the
 expected values; attributes not listed are covered by other rows.
@@ -264,7 +264,7 @@ EXPECT: dict[str, dict[str, Any]] = {
     },
     "services.cf": {
         "virtuals": [
-            {  # B15 fixed: FTP defaults apply although service= is inferred from the port
+            {  # FTP defaults apply although service= is inferred from the port
                 "service": CheckService.FTP,
                 "reals.negotiate": [FtpSpec(login="anonymous", passwd=f"ldirectord@{HOSTNAME}")],
             },

@@ -144,6 +144,10 @@ CONVERTED = [
     Row("vs", "retry 4", "failurecount=5"),
     Row("vs", "delay_loop 7.5", "checkinterval=7.5"),
     Row("vs", "inhibit_on_failure", "quiescent=yes"),
+    # keepalived's alpha (reals down until checked) is what ldirector always does
+    Row("vs", "alpha", "checktype=negotiate"),
+    Row("rs", "alpha yes", "checktype=negotiate"),
+    Row("ck", "alpha", "checktype=negotiate"),
     Row("vs", "inhibit_on_failure off", "quiescent=no"),
     Row("vs", "quorum 1\nhysteresis 0", "quiescent=no"),
     # real_server
@@ -233,7 +237,6 @@ DROPPED = [
     Row("vs", "ha_suspend", warning="ha_suspend: not converted"),
     Row("vs", "smtp_alert", warning="smtp_alert: not converted"),
     Row("vs", "snmp_name web", warning="snmp_name: not converted"),
-    Row("vs", "alpha", warning="alpha: not converted"),
     Row("vs", "omega", warning="omega: not converted"),
     Row("vs", "quorum 2", warning="quorum: not converted"),
     Row("vs", "hysteresis 1", warning="hysteresis: not converted"),
@@ -262,7 +265,6 @@ DROPPED = [
     Row("rs", "notify_down /bin/down", warning="notify_down: not converted"),
     Row("rs", "smtp_alert no", warning="smtp_alert: not converted"),
     Row("rs", "snmp_name rs", warning="snmp_name: not converted"),
-    Row("rs", "alpha", warning="alpha: not converted"),
     Row("rs", "delay_before_retry 1", warning="delay_before_retry: not converted"),
     Row("rs", "warmup 1", warning="warmup: not converted"),
     Row("rs", "weight -1", warning="not a weight; 1 is used"),
@@ -274,7 +276,6 @@ DROPPED = [
     Row("ck", "bind_if eth0", warning="bind_if: not converted"),
     Row("ck", "bind_port 999", warning="bind_port: not converted"),
     Row("ck", "fwmark 3", warning="fwmark: not converted"),
-    Row("ck", "alpha", warning="alpha: not converted"),
     Row("ck", "warmup 2", warning="warmup: not converted"),
     Row("ck", "delay_before_retry 2", warning="delay_before_retry: not converted"),
     Row("ck", "log_all_failures", warning="log_all_failures: not converted"),
@@ -394,6 +395,8 @@ def test_one_line_blocks_comments_and_a_brace_on_the_next_line() -> None:
         ("include\n", 1, "include needs one file name: skipped"),
         ("include /etc/keepalived/*.conf\n", 1, "include of a pattern"),
         ("include {a,b}.conf\n", 1, "include of a pattern"),
+        ("virtual_server 192.0.2.1 80\n", 1, "virtual_server without a name or a block"),
+        ("virtual_server_group {\n}\n", 1, "virtual_server_group without a name or a block"),
     ],
 )
 def test_grammar_problems_are_reported_at_their_line(text: str, line: int, message: str) -> None:
@@ -426,6 +429,20 @@ def test_includes_are_read_relative_to_the_including_file(tmp_path: Path) -> Non
         "or directory",
         f"{main}:3: warning: include of 'keepalived.conf' includes itself: skipped",
     ]
+
+
+def test_bytes_that_are_not_utf8_are_reported_never_written(tmp_path: Path) -> None:
+    source = tmp_path / "keepalived.conf"
+    source.write_bytes(
+        b"virtual_server 192.0.2.1 80 {\n protocol TCP\n real_server 192.0.2.2 80 {\n"
+        b"  HTTP_GET {\n   url {\n    path /caf\xe9\n    regex \xff\n   }\n  }\n }\n}\n"
+    )
+    out, diagnostics = convert_file(str(source))
+    assert [(d.span.line, d.message.split(":")[0]) for d in diagnostics] == [
+        (6, "path '/caf?'"),
+        (7, "regex '?'"),
+    ]
+    assert load_text(out).virtuals[0].request == "/"
 
 
 def test_an_unreadable_file_is_one_error_and_no_text(tmp_path: Path) -> None:
@@ -489,6 +506,10 @@ virtual_server group web {
         ),
     ]
     assert "virtual6=[2001:db8::1]:80" not in out
+    # keepalived clears the port of a mark's reals, and still checks the port it was given.
+    mark = config.virtuals[-1]
+    assert ([r.port for r in mark.reals], mark.checkport) == ([0], 80)
+    assert [r.port for r in config.virtuals[0].reals] == [80]
 
 
 def test_ipv6_fwmark_and_the_forms_that_cannot_be_expressed() -> None:

@@ -93,12 +93,12 @@ def test_unreadable_cafiles_are_errors_at_their_line(tmp_path: Path) -> None:
         "relative.pem": "invalid httpscafile 'relative.pem': an absolute path is required",
         str(tmp_path / "missing.pem"): f"cannot read httpscafile {tmp_path}/missing.pem: "
         "No such file or directory",
-        str(tmp_path): f"httpscafile {tmp_path} is not a regular file",
-        str(fifo): f"httpscafile {fifo} is not a regular file",
+        str(tmp_path): f"cannot read httpscafile {tmp_path}: not a regular file",
+        str(fifo): f"cannot read httpscafile {fifo}: not a regular file",
         str(empty): f"httpscafile {empty} holds no PEM certificate",
         str(junk): f"httpscafile {junk} holds no PEM certificate",
         str(binary): f"httpscafile {binary} holds no PEM certificate",
-        str(big): f"httpscafile {big} is larger than 4 MiB",
+        str(big): f"cannot read httpscafile {big}: larger than 4 MiB",
     }
     for value, message in cases.items():
         assert errors(f"httpscafile={value}\n") == [(1, message)], value

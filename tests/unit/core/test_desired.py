@@ -126,7 +126,7 @@ def test_not_quiescent_down_and_unknown_reals_are_absent() -> None:
     ("readd", "present", "status", "expected_weight"),
     [
         (False, True, DOWN, 0),  # quiesced in place
-        (False, False, DOWN, None),  # removed by hand: left out (U10)
+        (False, False, DOWN, None),  # removed by hand: left out
         (True, False, DOWN, 0),  # readdquiescent puts it back at weight 0
         (False, True, RealHealth(), 0),  # unchecked but found at weight 0: stays quiesced
         (False, False, RealHealth(), None),  # unchecked and absent: waits for its check
@@ -160,14 +160,14 @@ def test_fallback_present_exactly_when_no_real_is_up() -> None:
 
 
 def test_checktype_off_activates_neither_reals_nor_fallback() -> None:
-    # B13: ldirectord keeps reals found serving and adds the fallback; "off" means off.
+    # ldirectord keeps reals found serving and adds the fallback; "off" means off.
     v = virtual(real("127.0.0.2"), fallback=FB, checktype=CheckType.OFF)
     assert table(v, states(v, DOWN)) == {}
     assert policy(v).mode is CheckMode.OFF
 
 
 def test_gate_and_ipip_reals_carry_the_virtual_port() -> None:
-    # B11: the kernel stores the virtual's port for gate/ipip reals of an address service.
+    # the kernel stores the virtual's port for gate/ipip reals of an address service.
     v = virtual(real("127.0.0.2", 8080, Forward.GATE), real("127.0.0.3", 8443, Forward.IPIP))
     got = table(v, states(v, UP, UP))
     assert set(got) == {DestKey(R1, 80), DestKey(R2, 80)}

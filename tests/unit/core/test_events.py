@@ -1,5 +1,5 @@
-"""The engine's log lines in ldirectord's exact wording (reference 5.1, 5.4-5.8), its purge
-notices (they reach email alerts), and the monitorfile lines it writes (reference 5.9)."""
+"""The engine's log lines in ldirectord's exact wording, its purge
+notices (they reach email alerts), and the monitorfile lines it writes."""
 
 from __future__ import annotations
 
@@ -243,7 +243,7 @@ async def test_debug_line_names_the_virtuals_checktype(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     w = World(TWO_UP_ONE_DOWN, tmp_path, up={"127.0.0.2:8080": True})
-    with caplog.at_level(logging.DEBUG, logger="ldirector.engine.engine"):
+    with caplog.at_level(logging.DEBUG, logger="ldirector.engine"):
         await w.engine.start()
         await w.clock.advance(0.1)
         await w.engine.shutdown()

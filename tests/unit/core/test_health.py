@@ -130,11 +130,11 @@ def test_soft_failure_counts_and_reset_carry_numbers() -> None:
 @pytest.mark.parametrize(
     ("policy", "weight", "status"),
     [
-        (Policy(), 5, UP),  # serving in the kernel: stays up, no start flap (B12)
+        (Policy(), 5, UP),  # serving in the kernel: stays up, no start flap
         (Policy(), 0, UNKNOWN),  # quiesced in the kernel: waits for a check
         (Policy(), None, UNKNOWN),  # absent: added only once a check passes
         (Policy(mode=CheckMode.ON), None, UP),
-        (Policy(mode=CheckMode.OFF), 5, DOWN),  # off never serves, even if found up (B13)
+        (Policy(mode=CheckMode.OFF), 5, DOWN),  # off never serves, even if found up
         (Policy(mode=CheckMode.OFF), 0, DOWN),
     ],
 )
@@ -182,7 +182,7 @@ def kinds(rotation: Rotation, results: str) -> str:
 @pytest.mark.parametrize(
     ("connects", "results", "expected"),
     [
-        (2, "+++++++", "nccnccn"),  # the observed sequence for checktype=2 (reference 8.6)
+        (2, "+++++++", "nccnccn"),  # the observed sequence for checktype=2
         (2, "++-++", "nccnc"),  # a failed connect forces a negotiate next
         (2, "-+++", "nncc"),  # a failed negotiate is retried as a negotiate
         (0, "++++", "nnnn"),  # N=0: always negotiate
@@ -249,3 +249,31 @@ def test_a_repeated_result_keeps_the_same_object() -> None:
     soft = RealHealth(status=UP, failures=1, reason="HTTP 200 OK")
     back, events = step(soft, True, "HTTP 200 OK", policy)
     assert back == up and [e.kind for e in events] == [K.RESET_SOFT_FAILURE]
+
+
+def test_rise_holds_a_down_real_until_enough_consecutive_successes() -> None:
+    policy = Policy(failurecount=1, rise=3)
+    h = RealHealth(status=Status.DOWN, reason="connection refused")
+    h, _ = step(h, True, "HTTP 200 OK", policy)
+    assert (h.status, h.successes) == (Status.DOWN, 1)
+    h, _ = step(h, True, "HTTP 200 OK", policy)
+    assert (h.status, h.successes) == (Status.DOWN, 2)
+    h, events = step(h, True, "HTTP 200 OK", policy)
+    assert (h.status, h.successes, events) == (Status.UP, 0, ())
+
+
+def test_a_failure_restarts_the_rise_count() -> None:
+    policy = Policy(rise=2)
+    h = RealHealth(status=Status.DOWN, reason="connection refused")
+    h, _ = step(h, True, "ok", policy)
+    h, _ = step(h, False, "connection refused", policy)
+    assert (h.status, h.successes) == (Status.DOWN, 0)
+    h, _ = step(h, True, "ok", policy)
+    assert h.status is Status.DOWN
+    h, _ = step(h, True, "ok", policy)
+    assert h.status is Status.UP
+
+
+def test_rise_does_not_delay_a_real_never_seen_up() -> None:
+    h, _ = step(RealHealth(), True, "ok", Policy(rise=5))
+    assert h.status is Status.UP

@@ -81,7 +81,7 @@ virtual=127.0.0.102:110
 	passwd="one"
 """
     job_of, readers = plan(config(text))
-    assert len(job_of) == 3 and len(readers) == 2  # B9: different passwords, different probes
+    assert len(job_of) == 3 and len(readers) == 2  # different passwords, different probes
     shared = next(keys for keys in readers.values() if len(keys) == 2)
     assert {str(k.service) for k in shared} == {"tcp:127.0.0.100:110", "tcp:127.0.0.102:110"}
 

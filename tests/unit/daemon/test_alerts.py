@@ -142,15 +142,16 @@ async def test_settling_sends_only_net_changes_of_a_start_or_reload(
     s = settings(address)
     alerter = alerts.Alerter(hostname="h")
     async with running(alerter):
-        with alerter.settling():
-            # ldirectord's start-up flap: fallback in and out, a real added then deleted ...
-            alerter.notify(event(EventKind.FALLBACK_ON, s, "127.0.0.9:80"))
-            alerter.notify(event(EventKind.ADDED, s))
-            alerter.notify(event(EventKind.FALLBACK_OFF, s, "127.0.0.9:80"))
-            alerter.notify(event(EventKind.DELETED, s))
-            # ... and one real that really came up.
-            alerter.notify(event(EventKind.ADDED, s, "127.0.0.3:80"))
-            assert alerter._queue.empty()
+        alerter.hold()
+        # ldirectord's start-up flap: fallback in and out, a real added then deleted ...
+        alerter.notify(event(EventKind.FALLBACK_ON, s, "127.0.0.9:80"))
+        alerter.notify(event(EventKind.ADDED, s))
+        alerter.notify(event(EventKind.FALLBACK_OFF, s, "127.0.0.9:80"))
+        alerter.notify(event(EventKind.DELETED, s))
+        # ... and one real that really came up.
+        alerter.notify(event(EventKind.ADDED, s, "127.0.0.3:80"))
+        assert alerter._queue.empty()
+        alerter.release()
         await drained(alerter)
     assert [m["Subject"] for _, _, m in collector.envelopes] == [
         "Added real server: 127.0.0.3:80 (127.0.0.1:80) (Weight set to 1)"

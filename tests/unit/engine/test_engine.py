@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from ldirector.config import ConfigError
 from ldirector.engine import Notice
 from ldirector.ipvs.backend import IpvsError
 from ldirector.ipvs.types import (
@@ -156,7 +157,7 @@ async def test_quiescent_failurecount_fallback_and_fallbackcommand(tmp_path: Pat
 
 
 async def test_fallbackcommand_stop_at_shutdown(tmp_path: Path) -> None:
-    """U6: ldirectord leaves the fallbackcommand started when it stops."""
+    """ldirectord leaves the fallbackcommand started when it stops."""
     w = World(QUIESCENT, tmp_path)
     await w.engine.start()
     await w.clock.advance(0.1)
@@ -276,8 +277,7 @@ async def test_reload_applies_the_difference_and_keeps_health(
     w.ops(), w.events()
     checked_before = len(w.calls)
     with caplog.at_level(logging.INFO):
-        diagnostics = await w.engine.reload_from(lambda: config(AFTER_HUP))
-    assert diagnostics == ()
+        await w.engine.reload(config(AFTER_HUP))
     for line in (
         "Added virtual server: 127.0.0.102:80",
         "Changed virtual server: 127.0.0.100:80",
@@ -325,16 +325,20 @@ async def test_reload_keeps_soft_failure_count(tmp_path: Path) -> None:
 
 
 async def test_failed_reload_keeps_the_old_config_working(tmp_path: Path) -> None:
-    """B1: after a broken reload ldirectord stops applying results; here nothing changes."""
+    """after a broken reload ldirectord stops applying results; here nothing changes."""
     w = World(PREEXISTING, tmp_path, up={f"127.0.0.{n}:8080": True for n in (11, 12, 13)})
     await w.engine.start()
     await w.clock.advance(0.1)
     await w.clock.advance(15)  # past the spread second check: rounds are one interval apart
     w.ops()
     before = w.engine.config
-    diagnostics = await w.engine.reload_from(lambda: config(PREEXISTING + "bogus=1\n"))
-    assert diagnostics and "bogus" in str(diagnostics[0])
+    # The daemon loads the new file first; a file that does not load never reaches the engine.
+    with pytest.raises(ConfigError) as info:
+        config(PREEXISTING + "bogus=1\n")
+    assert "bogus" in str(info.value.diagnostics[0])
+    w.engine.reload_rejected()
     assert w.engine.config is before
+    assert w.engine.counters.last_reload_ok is False
     w.up["127.0.0.12:8080"] = False
     await w.clock.advance(10)
     assert w.ops() == ["-d -t 127.0.0.100:80 -r 127.0.0.12:8080"]
@@ -441,7 +445,7 @@ def test_engine_resync_override_beats_the_config(tmp_path: Path) -> None:
 
 
 async def test_failed_apply_is_retried_at_next_resync(tmp_path: Path) -> None:
-    """B18: a refused op is logged, not believed; the next resync sees the truth and retries."""
+    """a refused op is logged, not believed; the next resync sees the truth and retries."""
     text = PREEXISTING.replace("\treal=127.0.0.11:8080 masq 5\n", "").replace(
         "\treal=127.0.0.13:8080 masq\n", ""
     )
@@ -489,7 +493,7 @@ virtual=127.0.0.100:80
 
 
 async def test_gate_real_with_another_port_is_quiesced_and_restored(tmp_path: Path) -> None:
-    """B11: the kernel stores the virtual's port; restore must edit that entry, not re-add."""
+    """the kernel stores the virtual's port; restore must edit that entry, not re-add."""
     w = World(GATE, tmp_path, up={"127.0.0.2:8080": True})
     await w.engine.start()
     await w.clock.advance(0.1)
@@ -524,7 +528,7 @@ virtual=127.0.0.101:80
     w = World(text, tmp_path, table=IpvsTable.of(existing))
     await w.engine.start()
     await w.clock.advance(60)
-    # off: the serving real is removed and no fallback is added (B13); on: always in.
+    # off: the serving real is removed and no fallback is added; on: always in.
     assert w.table() == ["tcp:127.0.0.100:80", str(on_svc), "  127.0.0.3:8080 w1"]
     assert w.calls == []
     await w.engine.shutdown()

@@ -1,4 +1,4 @@
-"""monitorfile lines in ldirectord's format (reference 5.9), with the escaping."""
+"""monitorfile lines in ldirectord's format, with the escaping."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 
 from ldirector.config import loads
 from ldirector.config.model import Real, Virtual
+from ldirector.core import wording
 from ldirector.engine import monitorfile
 from ldirector.state.appendfile import RefusedFile
 
@@ -44,7 +45,7 @@ def test_line_matches_the_reference_example() -> None:
         ("100% | done", "100%25 %7C done"),
         ("<html>\r\n<body>Not it</body>\n", "<html>%0D%0A<body>Not it</body>%0A"),
         ("", "-"),
-        (monitorfile.IN_MAINTENANCE, "Server in maintenance"),
+        (wording.IN_MAINTENANCE, "Server in maintenance"),
     ],
 )
 def test_message_escaping(message: str, written: str) -> None:

@@ -76,7 +76,7 @@ async def test_offsets_spread_checks_out() -> None:
     await clock.advance(9.99)
     await sched.stop()
     firsts = sorted(t for t, _, _ in runner.calls)
-    assert len(firsts) == 100 and len(set(firsts)) == 100  # no lock-step (U7)
+    assert len(firsts) == 100 and len(set(firsts)) == 100  # no lock-step
     assert firsts[0] < 1 and firsts[-1] > 9
 
 

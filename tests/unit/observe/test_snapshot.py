@@ -100,6 +100,7 @@ def test_json_is_serialisable_and_complete() -> None:
         "drain_deadline": None,
         "kernel_weight": 5,
         "desired_weight": 5,
+        "configured_weight": 5,
         "matches": True,
         "active": 3,
         "inactive": 4,

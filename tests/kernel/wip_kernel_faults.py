@@ -54,7 +54,7 @@ from .faultscripts import FLOOD
 from .faultwatch import Dests, format_table
 from .vmtools import inside_netns, proc_ip_vs, sh
 
-pytestmark = [pytest.mark.kernel, pytest.mark.timeout(420)]
+pytestmark = [pytest.mark.kernel, pytest.mark.timeout(600)]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "artifacts" / "kernel"
 WEB = f"{VIP}:80"
@@ -110,7 +110,7 @@ def log_lines(rig: Rig, *words: str) -> list[str]:
     return [line for line in text.splitlines() if any(w in line for w in words)]
 
 
-@pytest.mark.timeout(600)  # the module's rig starts in this test's setup
+@pytest.mark.timeout(900)  # the module's rig starts in this test's setup
 def test_fault_1_reloads_valid_and_broken(rig: Rig) -> None:
     fault = "1 reloads (50)"
     broken = broken_configs(rig.base)
@@ -152,7 +152,7 @@ def test_fault_1_reloads_valid_and_broken(rig: Rig) -> None:
     passes(rig, fault, *([f"valid reloads not applied: {unapplied}"] if unapplied else []))
 
 
-@pytest.mark.timeout(900)  # ten starts of the daemon under emulation
+@pytest.mark.timeout(1200)  # ten starts of the daemon under emulation
 def test_fault_2_kill_9_and_restart(rig: Rig) -> None:
     fault = "2 kill -9 and restart (10)"
     with rig.fault(fault) as row:

@@ -1,0 +1,23 @@
+#!/bin/sh
+# Pacemaker (pcs) for an ldirector director pair: the same layout as crm.txt. ldirector (the
+# ocf:ldirector:ldirector agent, contrib/ocf/ldirector) runs as a clone on both nodes, so each
+# keeps the table warm and runs its sync daemons; the virtual IP (IPaddr2) moves and must run
+# where ldirector runs. docs/pair.md explains it. Run once, on one node of the cluster.
+set -eu
+
+pcs resource create ldirector ocf:ldirector:ldirector \
+    configfile=/etc/ha.d/ldirectord.cf \
+    op monitor interval=20s timeout=20s \
+    op start timeout=30s op stop timeout=90s op reload timeout=30s \
+    clone interleave=true
+
+pcs resource create vip ocf:heartbeat:IPaddr2 \
+    ip=192.0.2.20 cidr_netmask=32 nic=eth0 \
+    op monitor interval=5s timeout=20s \
+    --group director
+
+pcs constraint colocation add director with ldirector-clone INFINITY
+pcs constraint order start ldirector-clone then start director
+
+# Two nodes: no quorum to lose. Configure fencing (stonith) for production.
+pcs property set no-quorum-policy=ignore
