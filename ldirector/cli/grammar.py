@@ -49,6 +49,7 @@ class Verb(enum.StrEnum):
     DISABLE = "disable"
     ENABLE = "enable"
     DRAIN = "drain"
+    IMPORT = "import"
 
 
 @dataclass(frozen=True, slots=True)

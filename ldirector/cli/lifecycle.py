@@ -28,11 +28,11 @@ from ldirector.core import wording
 from ldirector.daemon import process
 from ldirector.daemon.process import (
     ConfigInvalid,
+    DaemonBody,
     DaemonContext,
     Loader,
     PidState,
     PidStatus,
-    Service,
     ServiceFactory,
     Settings,
 )
@@ -70,14 +70,14 @@ def settings_from_config(model: Config) -> Settings:
     )
 
 
-def default_service(ctx: DaemonContext) -> Service:
+def default_service(ctx: DaemonContext) -> DaemonBody:
     """The engine on the kernel's IPVS table: what ``start`` runs in production."""
     from ldirector.daemon.service import engine_service
 
     return engine_service(ctx)
 
 
-def default_shadow_service(ctx: DaemonContext) -> Service:
+def default_shadow_service(ctx: DaemonContext) -> DaemonBody:
     """The engine that checks and compares, and writes nothing: what ``--shadow start`` runs."""
     from ldirector.daemon.service import shadow_service
 

@@ -62,6 +62,20 @@ def run_check(inv: Invocation, ctx: Context) -> int:
     return EXIT_OK
 
 
+def run_import(inv: Invocation, ctx: Context) -> int:
+    """``ldirector import KEEPALIVED.CONF``: the equivalent ldirectord.cf on stdout, every
+    keepalived setting it cannot carry on stderr at its FILE:LINE; 2 when anything was dropped."""
+    from ldirector.config.keepalived import convert_file
+
+    (path,) = inv.operands
+    text, dropped = convert_file(path)
+    if text:
+        print(text, end="" if text.endswith("\n") else "\n", file=ctx.out)
+    for diagnostic in dropped:
+        print(diagnostic, file=ctx.err)
+    return EXIT_INVALID if dropped else EXIT_OK
+
+
 @dataclass(frozen=True, slots=True)
 class Row:
     """One verb: what it accepts and what runs it."""
@@ -134,6 +148,13 @@ TABLE: dict[Verb, Row] = {
             note=control.OPERANDS_NOTE,
         ),
         control.override,
+    ),
+    Verb.IMPORT: Row(
+        Syntax(
+            "convert a keepalived.conf to ldirectord.cf on stdout (2: settings dropped)",
+            operands=(Operand("KEEPALIVED.CONF"),),
+        ),
+        run_import,
     ),
 }
 SYNTAX: dict[Verb, Syntax] = {verb: row.syntax for verb, row in TABLE.items()}

@@ -1,5 +1,5 @@
 """Process-life edge: the pid file, daemonizing, stopping a running daemon, and what the
-daemon body is handed (``Settings``, ``DaemonContext``, the ``Service`` protocol).
+daemon body is handed (``Settings``, ``DaemonContext``, the ``DaemonBody`` protocol).
 
 ``ldirector.cli.lifecycle`` uses these to implement the ldirectord verbs and ``runner.serve`` to
 run the body; nothing here knows about the config model or the engine. A pid file is believed
@@ -310,7 +310,7 @@ class DaemonContext:
     alerter: Alerter
 
 
-class Service(Protocol):
+class DaemonBody(Protocol):
     """The daemon body (the engine). ``run`` returns once ``stop`` has been honoured."""
 
     async def run(self) -> None: ...
@@ -323,4 +323,4 @@ class Service(Protocol):
     def stop(self) -> None: ...
 
 
-ServiceFactory = Callable[[DaemonContext], Service]
+ServiceFactory = Callable[[DaemonContext], DaemonBody]

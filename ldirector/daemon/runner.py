@@ -25,10 +25,10 @@ from ldirector.daemon import logs
 from ldirector.daemon.alerts import Alerter
 from ldirector.daemon.process import (
     ConfigInvalid,
+    DaemonBody,
     DaemonContext,
     Detached,
     Loader,
-    Service,
     ServiceFactory,
     Settings,
     daemonize,
@@ -296,7 +296,7 @@ class _Runner:
             log.info(wording.terminated_message(glue.stop_signal))
         return code
 
-    async def _reload(self, body: Service) -> None:
+    async def _reload(self, body: DaemonBody) -> None:
         if not self._changed_on_disk:
             log.info(wording.reloading_message())
         self._changed_on_disk = False

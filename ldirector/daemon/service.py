@@ -67,7 +67,7 @@ def _config(settings: Settings) -> Config:
 
 
 class EngineService:
-    """``process.Service`` for the engine: run, reload, stop."""
+    """``process.DaemonBody`` for the engine: run, reload, stop."""
 
     def __init__(
         self,

@@ -31,6 +31,8 @@ COMMAND_TIMEOUT = 60.0
 #: How long stderr is still read once the command exited: what it wrote just before, not
 #: what a process it left behind keeps writing.
 STDERR_GRACE = 0.5
+#: Seconds to wait for a killed command to be reaped when its wait is cancelled.
+REAP_GRACE = 1.0
 #: Bytes of stderr kept for the log line (its last line is logged).
 STDERR_TAIL = 4096
 
@@ -108,6 +110,10 @@ async def spawn(args: Sequence[str]) -> int:
             return -9
         except BaseException:  # cancelled: the daemon is going away, the command with it
             _kill_group(process.pid)
+            # Reaped, so nothing is left running behind a transport that was never closed.
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                async with asyncio.timeout(REAP_GRACE):
+                    await asyncio.shield(process.wait())
             raise
         await asyncio.wait({tail.closed}, timeout=STDERR_GRACE)
     finally:

@@ -44,7 +44,5 @@ async def test_a_hostile_reason_is_masked_and_inert_everywhere(
     for text in shown:
         assert "hunter2" not in text
         assert not any(ch in text for ch in "\x1b\r\x9b\u2028\x85")
-    assert reasons == [
-        "530 login incorrect for ********\\x1b[2J\\x0d\\x9b31m\\u2028\\x85fake line"
-    ]
+    assert reasons == ["530 login incorrect for ********\\x1b[2J\\x0d\\x9b31m\\u2028\\x85fake line"]
     await world.engine.shutdown()

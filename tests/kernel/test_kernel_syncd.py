@@ -75,7 +75,8 @@ def line(role: str, interface: str, syncid: int) -> str:
 async def test_sync_daemons_follow_the_config_and_come_back(director: None, tmp_path: Path) -> None:
     store = SyncOwnedStore(tmp_path / "pair.cf.syncd")
     text = f"resyncinterval = {RESYNC}\nsyncdaemon = both synca\nsyncid = 5\n"
-    engine = Engine(loads(text, "pair.cf"), NetlinkBackend(), sync=store)
+    backend = NetlinkBackend()
+    engine = Engine(loads(text, "pair.cf"), backend, sync=store)
     await engine.start()
     try:
         await wait_for([line("backup", "synca", 5), line("master", "synca", 5)])
@@ -94,6 +95,7 @@ async def test_sync_daemons_follow_the_config_and_come_back(director: None, tmp_
         assert snap.sync is not None and snap.sync.repairs >= 1
     finally:
         await engine.shutdown()
+        await backend.close()
     assert daemons_text() == []
     assert store.load() == frozenset()
 
@@ -101,7 +103,8 @@ async def test_sync_daemons_follow_the_config_and_come_back(director: None, tmp_
 async def test_a_daemon_ldirector_did_not_start_outlives_it(director: None, tmp_path: Path) -> None:
     ipvsadm("--start-daemon", "backup", "--mcast-interface", "syncb", "--syncid", "9")
     text = f"resyncinterval = {RESYNC}\nsyncdaemon = both synca\nsyncid = 5\n"
-    engine = Engine(loads(text, "pair.cf"), NetlinkBackend(), sync=SyncOwnedStore(None))
+    backend = NetlinkBackend()
+    engine = Engine(loads(text, "pair.cf"), backend, sync=SyncOwnedStore(None))
     await engine.start()
     try:
         await wait_for([line("backup", "syncb", 9), line("master", "synca", 5)])
@@ -113,6 +116,7 @@ async def test_a_daemon_ldirector_did_not_start_outlives_it(director: None, tmp_
         assert [(d.running, d.ours, d.interface) for d in backup] == [(True, False, "syncb")]
     finally:
         await engine.shutdown()
+        await backend.close()
     assert daemons_text() == [line("backup", "syncb", 9)]
 
 

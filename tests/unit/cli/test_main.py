@@ -48,3 +48,23 @@ def test_bad_forms_are_usage_errors(capsys: pytest.CaptureFixture[str]) -> None:
         "ldirector: drain: not a virtual service: 'www:80' (expected IP:PORT, tcp:IP:PORT,"
         " udp:IP:PORT or fwm:MARK)"
     )
+
+
+def test_import_prints_the_config_and_reports_what_it_dropped(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    source = tmp_path / "keepalived.conf"
+    source.write_text(
+        "virtual_server 127.0.0.100 80 {\n"
+        "    lb_algo wrr\n    lb_kind DR\n    protocol TCP\n"
+        "    real_server 127.0.0.2 80 {\n        weight 3\n        TCP_CHECK {\n"
+        "            connect_timeout 3\n        }\n    }\n}\n"
+    )
+    assert main.main(["import", str(source)]) == 0
+    out = capsys.readouterr().out
+    assert "virtual=127.0.0.100:80" in out and "real=127.0.0.2:80 gate 3" in out
+    source.write_text(source.read_text() + "vrrp_instance VI_1 {\n    state MASTER\n}\n")
+    assert main.main(["import", str(source)]) == 2
+    captured = capsys.readouterr()
+    assert "virtual=127.0.0.100:80" in captured.out
+    assert captured.err.startswith(f"{source}:12: warning: vrrp_instance")
