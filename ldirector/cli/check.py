@@ -28,7 +28,8 @@ from ldirector.engine.clock import MonotonicClock
 from ldirector.engine.scheduler import CheckRunner, Slots, run_check
 from ldirector.ipvs.backend import IpvsBackend, IpvsError
 from ldirector.ipvs.ipvsadm import format_op, format_table
-from ldirector.ipvs.types import IpvsTable, Op, ServiceKey
+from ldirector.ipvs.ops import Op
+from ldirector.ipvs.types import IpvsTable, ServiceKey
 from ldirector.state.owned import OwnedStore, default_path
 
 #: Checks in flight at once: enough for big configs, few enough not to flood a small host.

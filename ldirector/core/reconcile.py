@@ -8,18 +8,8 @@ from __future__ import annotations
 
 from collections.abc import Set
 
-from ldirector.ipvs.types import (
-    AddDest,
-    AddService,
-    DelDest,
-    DelService,
-    DestKey,
-    EditDest,
-    EditService,
-    IpvsTable,
-    Op,
-    ServiceKey,
-)
+from ldirector.ipvs.ops import AddDest, AddService, DelDest, DelService, EditDest, EditService, Op
+from ldirector.ipvs.types import DestKey, IpvsTable, ServiceKey
 
 
 def diff(desired: IpvsTable, actual: IpvsTable, owned: Set[ServiceKey]) -> list[Op]:

@@ -40,7 +40,8 @@ from ldirector.engine.syncd import SyncKeeper
 from ldirector.engine.weighting import TICK
 from ldirector.engine.writer import SysctlWriter, TableWriter
 from ldirector.ipvs.backend import IpvsBackend, IpvsError
-from ldirector.ipvs.types import IpvsTable, Op, ServiceKey
+from ldirector.ipvs.ops import Op
+from ldirector.ipvs.types import IpvsTable, ServiceKey
 from ldirector.observe.snapshot import CheckStats, Counters, Snapshot
 from ldirector.observe.snapshot import build as build_status
 from ldirector.state.holds import Holds

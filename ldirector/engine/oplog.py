@@ -28,19 +28,8 @@ from ldirector.core.events import (
 )
 from ldirector.core.health import RealHealth, Status
 from ldirector.ipvs.backend import describe
-from ldirector.ipvs.types import (
-    AddDest,
-    AddService,
-    DelDest,
-    DelService,
-    DestKey,
-    EditDest,
-    EditService,
-    FwmarkServiceKey,
-    IpvsTable,
-    Op,
-    ServiceKey,
-)
+from ldirector.ipvs.ops import AddDest, AddService, DelDest, DelService, EditDest, EditService, Op
+from ldirector.ipvs.types import DestKey, FwmarkServiceKey, IpvsTable, ServiceKey
 
 # The engine's logger: every line about the table comes from one name, so one filter sees them.
 log = logging.getLogger(__name__)

@@ -32,7 +32,8 @@ from ldirector.core.wording import localtime
 from ldirector.engine.engine import Engine
 from ldirector.engine.writer import TableWriter
 from ldirector.ipvs.backend import IpvsBackend, IpvsError
-from ldirector.ipvs.types import IpvsTable, Op, ServiceKey, op_service_key
+from ldirector.ipvs.ops import Op, op_service_key
+from ldirector.ipvs.types import IpvsTable, ServiceKey
 from ldirector.observe.snapshot import Counters, RealStatus, Snapshot, VirtualStatus
 from ldirector.state.owned import OwnedStore
 

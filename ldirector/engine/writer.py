@@ -16,8 +16,9 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 
 from ldirector.config.model import Config
 from ldirector.ipvs.backend import ApplyError, IpvsBackend
+from ldirector.ipvs.ops import Op
 from ldirector.ipvs.toggles import ToggleError
-from ldirector.ipvs.types import IpvsTable, Op, ServiceKey
+from ldirector.ipvs.types import IpvsTable, ServiceKey
 from ldirector.observe.snapshot import Counters
 from ldirector.state.owned import OwnedStore
 

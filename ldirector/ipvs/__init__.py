@@ -11,17 +11,12 @@ from ldirector.ipvs.backend import (
     IpvsUnavailable,
     MalformedReply,
 )
+from ldirector.ipvs.ops import AddDest, AddService, DelDest, DelService, EditDest, EditService, Op
 from ldirector.ipvs.sync import DaemonState, SyncDaemon
 from ldirector.ipvs.types import (
-    AddDest,
-    AddService,
-    DelDest,
-    DelService,
     Dest,
     DestCounters,
     DestKey,
-    EditDest,
-    EditService,
     Family,
     ForeignDest,
     ForeignService,
@@ -29,7 +24,6 @@ from ldirector.ipvs.types import (
     FwmarkServiceKey,
     InetServiceKey,
     IpvsTable,
-    Op,
     Protocol,
     SchedFlags,
     Service,

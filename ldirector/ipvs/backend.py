@@ -12,17 +12,9 @@ import os
 from collections.abc import Sequence
 from typing import Protocol
 
+from ldirector.ipvs.ops import AddDest, AddService, DelDest, DelService, EditDest, EditService, Op
 from ldirector.ipvs.sync import DaemonState, SyncDaemon
-from ldirector.ipvs.types import (
-    AddDest,
-    AddService,
-    DelDest,
-    DelService,
-    EditDest,
-    EditService,
-    IpvsTable,
-    Op,
-)
+from ldirector.ipvs.types import IpvsTable
 
 
 class IpvsError(Exception):

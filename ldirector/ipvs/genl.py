@@ -13,22 +13,16 @@ from collections.abc import Iterator
 from typing import Final, assert_never
 
 from ldirector.ipvs.backend import MalformedReply
+from ldirector.ipvs.ops import AddDest, AddService, DelDest, DelService, EditDest, EditService, Op
 from ldirector.ipvs.sync import DaemonState, SyncDaemon
 from ldirector.ipvs.types import (
     FLAG_PERSISTENT,
-    AddDest,
-    AddService,
-    DelDest,
-    DelService,
     Dest,
     DestKey,
-    EditDest,
-    EditService,
     Family,
     FwmarkServiceKey,
     InetServiceKey,
     IPAddress,
-    Op,
     Service,
     ServiceKey,
 )

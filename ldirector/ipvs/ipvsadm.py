@@ -8,21 +8,15 @@ from __future__ import annotations
 
 from typing import assert_never
 
+from ldirector.ipvs.ops import AddDest, AddService, DelDest, DelService, EditDest, EditService, Op
 from ldirector.ipvs.types import (
     SCHEDFLAG_WORDS,
-    AddDest,
-    AddService,
-    DelDest,
-    DelService,
     Dest,
     DestKey,
-    EditDest,
-    EditService,
     Family,
     FwmarkServiceKey,
     InetServiceKey,
     IpvsTable,
-    Op,
     SchedFlags,
     Service,
     ServiceKey,

@@ -21,8 +21,9 @@ from collections.abc import Callable, Sequence
 
 from ldirector.ipvs import decode, genl
 from ldirector.ipvs.backend import ApplyError, IpvsError, IpvsUnavailable, daemon_error, op_error
+from ldirector.ipvs.ops import Op
 from ldirector.ipvs.sync import DaemonState, SyncDaemon
-from ldirector.ipvs.types import ForeignService, IpvsTable, Op
+from ldirector.ipvs.types import ForeignService, IpvsTable
 
 log = logging.getLogger(__name__)
 

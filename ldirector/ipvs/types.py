@@ -1,4 +1,5 @@
-"""The IPVS table as typed values: what `desired()` produces, what backends dump, what ops change.
+"""The IPVS table as typed values: what `desired()` produces and what backends dump (the ops
+that change it are ``ldirector.ipvs.ops``).
 
 Everything here is frozen and pure. Kernel counters ride along on dumped values but never take
 part in equality, so a dumped table compares equal to the desired one it was built from.
@@ -395,66 +396,3 @@ class IpvsTable:
             MappingProxyType({k: v for k, v in self.services.items() if k not in unwanted}),
             tuple(f for f in self.foreign if f.key not in unwanted),
         )
-
-
-# Operations: what reconcile emits and backends apply. Each maps to exactly one netlink request
-# and one ipvsadm line.
-
-
-@dataclass(frozen=True, slots=True)
-class AddService:
-    """Create a service (``ipvsadm -A``)."""
-
-    service: Service
-
-
-@dataclass(frozen=True, slots=True)
-class EditService:
-    """Replace every attribute of an existing service (``ipvsadm -E``)."""
-
-    service: Service
-
-
-@dataclass(frozen=True, slots=True)
-class DelService:
-    """Delete a service and all its destinations (``ipvsadm -D``)."""
-
-    key: ServiceKey
-
-
-@dataclass(frozen=True, slots=True)
-class AddDest:
-    """Add a destination to a service (``ipvsadm -a``)."""
-
-    service: ServiceKey
-    dest: Dest
-
-
-@dataclass(frozen=True, slots=True)
-class EditDest:
-    """Replace every attribute of an existing destination (``ipvsadm -e``)."""
-
-    service: ServiceKey
-    dest: Dest
-
-
-@dataclass(frozen=True, slots=True)
-class DelDest:
-    """Remove a destination from a service (``ipvsadm -d``)."""
-
-    service: ServiceKey
-    dest: DestKey
-
-
-Op = AddService | EditService | DelService | AddDest | EditDest | DelDest
-
-
-def op_service_key(op: Op) -> ServiceKey:
-    """The service an op touches."""
-    match op:
-        case AddService(service=svc) | EditService(service=svc):
-            return svc.key
-        case DelService(key=key):
-            return key
-        case AddDest(service=key) | EditDest(service=key) | DelDest(service=key):
-            return key

@@ -14,23 +14,17 @@ from dataclasses import replace
 from types import MappingProxyType
 
 from ldirector.ipvs.backend import ApplyError, IpvsError, daemon_error, op_error
+from ldirector.ipvs.ops import AddDest, AddService, DelDest, DelService, EditDest, EditService, Op
 from ldirector.ipvs.sync import DaemonState, SyncDaemon
 from ldirector.ipvs.types import (
     SCHEDULERS,
-    AddDest,
-    AddService,
-    DelDest,
-    DelService,
     Dest,
     DestKey,
-    EditDest,
-    EditService,
     Family,
     ForeignDest,
     ForeignService,
     Forward,
     IpvsTable,
-    Op,
     Service,
     ServiceKey,
     VirtualService,

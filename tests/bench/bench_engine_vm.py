@@ -35,8 +35,9 @@ from ldirector.config import loads
 from ldirector.daemon import tuning
 from ldirector.engine import Engine
 from ldirector.ipvs.netlink import NetlinkBackend
+from ldirector.ipvs.ops import EditDest, Op
 from ldirector.ipvs.sync import DaemonState, SyncDaemon
-from ldirector.ipvs.types import EditDest, IpvsTable, Op
+from ldirector.ipvs.types import IpvsTable
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -20,15 +20,8 @@ from pathlib import Path
 from ldirector.core.reconcile import diff
 from ldirector.ipvs.ipvsadm import format_op
 from ldirector.ipvs.netlink import NetlinkBackend
-from ldirector.ipvs.types import (
-    Dest,
-    InetServiceKey,
-    IpvsTable,
-    Op,
-    Protocol,
-    Service,
-    VirtualService,
-)
+from ldirector.ipvs.ops import Op
+from ldirector.ipvs.types import Dest, InetServiceKey, IpvsTable, Protocol, Service, VirtualService
 
 SERVICES = 100
 DESTS = 100

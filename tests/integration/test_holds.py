@@ -18,8 +18,8 @@ from checks.types import CheckSpec, Result, Target
 from ldirector.config import loads
 from ldirector.control.server import observing
 from ldirector.engine import Engine
+from ldirector.ipvs.ops import DelDest
 from ldirector.ipvs.types import (
-    DelDest,
     DestCounters,
     DestKey,
     InetServiceKey,

@@ -261,6 +261,9 @@ print("open", len(held), flush=True)
 tally = {"ok": 0, "failed": 0, "slowest": 0.0}
 lock = threading.Lock()
 
+# The status requests name the endpoint as a browser would; the idle flood's half requests do not.
+request = f"GET /status HTTP/1.1\r\nHost: {host}:{port}\r\nConnection: close\r\n\r\n".encode()
+
 def status_client():
     end = time.monotonic() + seconds
     for _ in range(500):
@@ -270,7 +273,7 @@ def status_client():
         ok = False
         try:
             with socket.create_connection((host, port), timeout=5) as sock:
-                sock.sendall(b"GET /status HTTP/1.1\r\nHost: flood\r\nConnection: close\r\n\r\n")
+                sock.sendall(request)
                 data = b""
                 while len(data) < (1 << 20):
                     chunk = sock.recv(65536)

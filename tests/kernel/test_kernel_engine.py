@@ -28,16 +28,9 @@ from ldirector.config import loads
 from ldirector.engine import Engine
 from ldirector.ipvs import toggles
 from ldirector.ipvs.netlink import NetlinkBackend, netns_socket
+from ldirector.ipvs.ops import AddDest, DelDest, EditDest, Op
 from ldirector.ipvs.sync import DaemonState, SyncDaemon
-from ldirector.ipvs.types import (
-    AddDest,
-    DelDest,
-    EditDest,
-    InetServiceKey,
-    IpvsTable,
-    Op,
-    Protocol,
-)
+from ldirector.ipvs.types import InetServiceKey, IpvsTable, Protocol
 from ldirector.state.owned import OwnedStore
 
 from .vmtools import HEALTH_SERVER, http_get, inside_netns, ipvsadm, ready_processes, sh

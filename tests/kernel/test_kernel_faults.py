@@ -227,6 +227,8 @@ def test_fault_5_status_page_flood(rig: Rig) -> None:
         finally:
             flood.kill()
     passes(rig, fault)
+    # Behind 2,000 idle connections the endpoint still answers status requests.
+    assert summary["status_ok"] > 0, summary
 
 
 HOSTILE_VIRTUALS = (

@@ -15,21 +15,15 @@ import pytest
 from ldirector.core.reconcile import diff
 from ldirector.ipvs.backend import ApplyError, IpvsError
 from ldirector.ipvs.netlink import NetlinkBackend
+from ldirector.ipvs.ops import AddDest, AddService, DelDest, DelService, EditDest, EditService, Op
 from ldirector.ipvs.sync import DaemonState, SyncDaemon
 from ldirector.ipvs.types import (
-    AddDest,
-    AddService,
-    DelDest,
-    DelService,
     Dest,
-    EditDest,
-    EditService,
     Family,
     Forward,
     FwmarkServiceKey,
     InetServiceKey,
     IpvsTable,
-    Op,
     Protocol,
     SchedFlags,
     Service,

@@ -10,6 +10,7 @@ from hypothesis import strategies as st
 
 from ldirector.core.reconcile import diff
 from ldirector.ipvs.netlink import NetlinkBackend
+from ldirector.ipvs.ops import op_service_key
 from ldirector.ipvs.types import (
     Dest,
     Family,
@@ -23,7 +24,6 @@ from ldirector.ipvs.types import (
     Service,
     ServiceKey,
     VirtualService,
-    op_service_key,
 )
 from ldirector.testing import FakeBackend
 

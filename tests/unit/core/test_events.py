@@ -15,8 +15,8 @@ import pytest
 
 from ldirector.core.desired import RealKey
 from ldirector.core.events import EventKind, Notice, mailed, serving_after
+from ldirector.ipvs.ops import DelDest
 from ldirector.ipvs.types import (
-    DelDest,
     Dest,
     DestKey,
     Forward,

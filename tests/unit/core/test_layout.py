@@ -10,7 +10,7 @@ from ldirector.core.health import RealHealth, Status
 from ldirector.core.layout import Layout
 from ldirector.core.plan import reals_by_key
 from ldirector.core.reconcile import diff
-from ldirector.ipvs.types import DelDest
+from ldirector.ipvs.ops import DelDest
 from ldirector.testing import FakeBackend
 from tests.support.engine_world import config
 

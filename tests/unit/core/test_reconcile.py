@@ -9,14 +9,17 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ldirector.core.reconcile import diff
-from ldirector.ipvs.types import (
+from ldirector.ipvs.ops import (
     AddDest,
     AddService,
     DelDest,
     DelService,
-    Dest,
     EditDest,
     EditService,
+    op_service_key,
+)
+from ldirector.ipvs.types import (
+    Dest,
     Family,
     Forward,
     FwmarkServiceKey,
@@ -28,7 +31,6 @@ from ldirector.ipvs.types import (
     Service,
     ServiceKey,
     VirtualService,
-    op_service_key,
 )
 from ldirector.testing import FakeBackend
 

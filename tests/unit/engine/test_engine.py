@@ -13,13 +13,10 @@ import pytest
 from ldirector.config import ConfigError
 from ldirector.engine import Notice
 from ldirector.ipvs.backend import IpvsError
+from ldirector.ipvs.ops import AddDest, AddService, DelDest, EditDest
 from ldirector.ipvs.types import (
-    AddDest,
-    AddService,
-    DelDest,
     Dest,
     DestKey,
-    EditDest,
     Forward,
     InetServiceKey,
     IpvsTable,

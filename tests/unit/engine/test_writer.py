@@ -11,15 +11,13 @@ from pathlib import Path
 import pytest
 
 from ldirector.engine.writer import TableWriter
+from ldirector.ipvs.ops import AddDest, AddService, Op
 from ldirector.ipvs.toggles import ToggleError
 from ldirector.ipvs.types import (
-    AddDest,
-    AddService,
     Dest,
     Forward,
     InetServiceKey,
     IpvsTable,
-    Op,
     Protocol,
     Service,
     VirtualService,

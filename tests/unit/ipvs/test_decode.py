@@ -11,16 +11,19 @@ import pytest
 from ldirector.core.reconcile import diff
 from ldirector.ipvs import decode, genl
 from ldirector.ipvs.backend import ApplyError, MalformedReply
-from ldirector.ipvs.sync import DaemonState, SyncDaemon
-from ldirector.ipvs.types import (
+from ldirector.ipvs.ops import (
     AddDest,
     AddService,
     DelDest,
     DelService,
-    Dest,
-    DestKey,
     EditDest,
     EditService,
+    op_service_key,
+)
+from ldirector.ipvs.sync import DaemonState, SyncDaemon
+from ldirector.ipvs.types import (
+    Dest,
+    DestKey,
     Family,
     ForeignDest,
     ForeignService,
@@ -33,7 +36,6 @@ from ldirector.ipvs.types import (
     Service,
     Stats,
     VirtualService,
-    op_service_key,
 )
 from ldirector.testing import FakeBackend
 

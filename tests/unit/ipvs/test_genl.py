@@ -11,20 +11,14 @@ from pyroute2.netlink.generic.ipvs import ipvsmsg
 
 from ldirector.ipvs import genl
 from ldirector.ipvs.backend import IpvsError, MalformedReply
+from ldirector.ipvs.ops import AddDest, AddService, DelDest, DelService, EditDest, EditService, Op
 from ldirector.ipvs.sync import DaemonState, SyncDaemon
 from ldirector.ipvs.types import (
-    AddDest,
-    AddService,
-    DelDest,
-    DelService,
     Dest,
-    EditDest,
-    EditService,
     Family,
     Forward,
     FwmarkServiceKey,
     InetServiceKey,
-    Op,
     Protocol,
     SchedFlags,
     Service,

@@ -7,15 +7,10 @@ from ipaddress import IPv4Address, IPv6Address
 import pytest
 
 from ldirector.ipvs.ipvsadm import format_op, format_table
+from ldirector.ipvs.ops import AddDest, AddService, DelDest, DelService, EditDest, EditService, Op
 from ldirector.ipvs.types import (
-    AddDest,
-    AddService,
-    DelDest,
-    DelService,
     Dest,
     DestKey,
-    EditDest,
-    EditService,
     Family,
     ForeignDest,
     ForeignService,
@@ -23,7 +18,6 @@ from ldirector.ipvs.types import (
     FwmarkServiceKey,
     InetServiceKey,
     IpvsTable,
-    Op,
     Protocol,
     SchedFlags,
     Service,

@@ -8,16 +8,11 @@ from ipaddress import IPv4Address, IPv6Address
 import pytest
 
 from ldirector.ipvs.backend import ApplyError, IpvsError
+from ldirector.ipvs.ops import AddDest, AddService, DelDest, DelService, EditDest, EditService, Op
 from ldirector.ipvs.sync import DaemonState, SyncDaemon
 from ldirector.ipvs.types import (
-    AddDest,
-    AddService,
-    DelDest,
-    DelService,
     Dest,
     DestKey,
-    EditDest,
-    EditService,
     Family,
     ForeignDest,
     ForeignService,
@@ -25,7 +20,6 @@ from ldirector.ipvs.types import (
     FwmarkServiceKey,
     InetServiceKey,
     IpvsTable,
-    Op,
     Protocol,
     Service,
     VirtualService,
