@@ -1,9 +1,11 @@
 """service=http, https and http_proxy: one HTTP request, up on a 2xx answer matching ``receive``.
 
-Built on aiohttp, with one client session per event loop. Each check uses a fresh connection that
-is closed afterwards (as ldirectord's ``Connection: close``): a pooled keep-alive connection would
-hide a listener that stopped accepting. Certificates are not verified unless the spec asks for
-it, because real servers are addressed by IP and are commonly self-signed.
+The request goes out on checks.httpclient (an asyncio Protocol and h11's parser), a fresh
+connection per check that is closed afterwards (as ldirectord's ``Connection: close``): a pooled
+keep-alive connection would hide a listener that stopped accepting. http_proxy, which needs a
+proxy's side of HTTP (CONNECT for https), runs on aiohttp with one client session per loop.
+Certificates are not verified unless the spec asks for it, because real servers are addressed by
+IP and are commonly self-signed.
 
 TLS: ``virtualhost`` is also the server name sent in the handshake (SNI), so a real serving
 several sites presents that site's certificate, and with ``verify_tls`` the certificate must
@@ -29,9 +31,11 @@ from collections.abc import AsyncGenerator
 from ipaddress import IPv6Address
 
 import aiohttp
+import h11
 from yarl import URL
 
 from checks._io import client_tls, describe, printable, read_bounded
+from checks.httpclient import ProtocolError, ServerClosed, exchange
 from checks.types import HttpMethod, HttpSpec, Result, Target
 
 #: LWP::UserAgent's default, which ldirectord keeps.
@@ -118,17 +122,16 @@ def _failure(exc: aiohttp.ClientError, name: str | None) -> str:
     return printable(f"{type(exc).__name__}: {exc}")
 
 
-def _redirect(resp: aiohttp.ClientResponse, first: URL, virtualhost: str | None) -> URL | str:
+def _redirect(location: str, current: URL, first: URL, virtualhost: str | None) -> URL | str:
     """Where a 3xx answer leads if it stays on the server first asked, else why it is not followed.
 
     ``first`` is the URL the check started from; a Location naming ``virtualhost`` is taken back
     to ``first``'s host, since the Host header (not DNS) chose that name.
     """
-    location = resp.headers.get("Location", "")
     if not location:
         return "no Location to follow"
     try:
-        following = resp.url.join(URL(location))
+        following = current.join(URL(location))
     except ValueError:
         return f"bad redirect location '{printable(location, 80)}'"
     host = (following.host or "").lower()
@@ -140,27 +143,88 @@ def _redirect(resp: aiohttp.ClientResponse, first: URL, virtualhost: str | None)
     return following.with_host(first.host or "")
 
 
+def _authority(where: URL) -> str:
+    """The Host header for ``where``: its host, bracketed if IPv6, and a port not the scheme's."""
+    host = where.raw_host or ""
+    if ":" in host:
+        host = f"[{host}]"
+    return host if where.port == _DEFAULT_PORTS.get(where.scheme) else f"{host}:{where.port}"
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _request(method: HttpMethod, where: URL, host: str) -> h11.Request:
+    headers = [("Host", host), *_HEADERS.items()]
+    return h11.Request(method=method.value, target=where.raw_path_qs, headers=headers)
+
+
 async def check(target: Target, spec: HttpSpec) -> Result:
     """Up on a final 2xx status (after up to 7 same-host redirects) whose body matches receive."""
-    # The session sends _HEADERS; http_proxy takes the Host from the URL.
-    virtualhost = spec.virtualhost if spec.virtualhost and not spec.proxy else None
-    headers = {"Host": virtualhost} if virtualhost else None
+    if spec.proxy:
+        return await _through_proxy(target, spec)
+    virtualhost = spec.virtualhost or None
+    first = where = url(target, spec)
+    tls = None
+    if first.scheme == "https":
+        tls = client_tls(virtualhost, verify=spec.verify_tls, ca_certs=spec.ca_certs)
+    wants_body = spec.receive is not None and spec.method is not HttpMethod.HEAD
+    # Every hop goes to the server first asked: a redirect elsewhere is not followed.
+    address, port = first.host or "", first.port or 0
+    try:
+        for _ in range(MAX_REDIRECTS + 1):
+            request = _request(spec.method, where, virtualhost or _authority(where))
+            answer = await exchange(
+                address, port, request, tls=tls, max_body=MAX_BODY if wants_body else None
+            )
+            status = printable(f"HTTP {answer.status} {answer.reason}")
+            if answer.status in REDIRECTS:
+                following = _redirect(answer.header(b"location"), where, first, virtualhost)
+                if isinstance(following, str):
+                    return Result(False, f"{status}: {following}")
+                where = following
+                continue
+            break
+        else:
+            return Result(False, f"more than {MAX_REDIRECTS} redirects")
+    except ssl.SSLCertVerificationError as exc:
+        return Result(False, verify_failure(exc, virtualhost))
+    except OSError as exc:
+        return Result(False, describe(exc))
+    except ServerClosed:
+        return Result(False, "server closed the connection without a response")
+    except (ProtocolError, h11.LocalProtocolError) as exc:
+        return Result(False, printable(str(exc)))
+    if not 200 <= answer.status < 300:
+        return Result(False, status)
+    if not wants_body or spec.receive is None:
+        return Result(True, status)
+    if spec.receive.search(answer.text()) is None:
+        return Result(False, f"receive '{printable(spec.receive.pattern)}' not found ({status})")
+    return Result(True, status)
+
+
+async def _through_proxy(target: Target, spec: HttpSpec) -> Result:
+    """service=http_proxy: ``request`` fetched through the real server as an HTTP proxy.
+
+    aiohttp speaks the proxy's side (absolute-form requests, CONNECT for https) here.
+    """
     session = await _session()
     first = where = url(target, spec)
-    tls = client_tls(virtualhost, verify=spec.verify_tls, ca_certs=spec.ca_certs)
+    tls = client_tls(None, verify=spec.verify_tls, ca_certs=spec.ca_certs)
     try:
         for _ in range(MAX_REDIRECTS + 1):
             async with session.request(
                 spec.method.value,
                 where,
-                headers=headers,
-                proxy=_proxy(target) if spec.proxy else None,
+                proxy=_proxy(target),
                 allow_redirects=False,
                 ssl=tls,
             ) as resp:
                 status = printable(f"HTTP {resp.status} {resp.reason or ''}")
                 if resp.status in REDIRECTS:
-                    following = _redirect(resp, first, virtualhost)
+                    location = resp.headers.get("Location", "")
+                    following = _redirect(location, resp.url, first, None)
                     if isinstance(following, str):
                         return Result(False, f"{status}: {following}")
                     where = following
@@ -174,9 +238,9 @@ async def check(target: Target, spec: HttpSpec) -> Result:
         else:
             return Result(False, f"more than {MAX_REDIRECTS} redirects")
     except aiohttp.ClientError as exc:
-        return Result(False, _failure(exc, virtualhost))
+        return Result(False, _failure(exc, None))
     except ssl.SSLCertVerificationError as exc:
-        return Result(False, verify_failure(exc, virtualhost))
+        return Result(False, verify_failure(exc, None))
     except OSError as exc:
         return Result(False, describe(exc))
     if spec.receive.search(body) is None:

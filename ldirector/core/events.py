@@ -12,7 +12,7 @@ import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, assert_never
 
-from ldirector.config.model import Fallback, Real, Virtual
+from ldirector.config.model import CheckService, CheckType, Fallback, Real, Virtual
 from ldirector.core import wording
 
 if TYPE_CHECKING:  # desired imports health, which imports this module
@@ -179,3 +179,24 @@ def about_fallback(kind: EventKind, virtual: Virtual, fallback: Fallback) -> Not
     """``Added fallback server`` / ``Deleted fallback server``, the fallback as configured."""
     server = wording.hostport(fallback.address, fallback.port)
     return Notice(kind, virtual, server, line(kind, virtual, server))
+
+
+#: The log record attribute a notice's fields ride on (``extra={LOG_FIELDS: fields(n)}``), so
+#: the daemon's journal handler can show them beside the line (``LDIRECTOR_EVENT``, ...).
+LOG_FIELDS = "ldirector_fields"
+
+
+def fields(notice: Notice) -> dict[str, str]:
+    """What a notice is about, for log fields: its kind, its virtual (ldirectord's id), the
+    real or fallback it names and, for a configured real, the check its virtual runs."""
+    virtual = notice.virtual
+    out = {"event": notice.kind.value, "virtual": virtual.vid}
+    if notice.real is None:
+        out["fallback"] = notice.server
+        return out
+    out["real"] = notice.server
+    if notice.kind is not EventKind.PURGED:  # a purged real may be one no check ever ran on
+        negotiates = virtual.checktype in (CheckType.NEGOTIATE, CheckType.COMBINED)
+        named = negotiates and virtual.service is not CheckService.NONE
+        out["check"] = virtual.service.value if named else virtual.checktype.value
+    return out

@@ -3,7 +3,9 @@
 The wording itself is ``ldirector.core.wording``; ``configure()`` routes every line to stderr
 (``-d``), stdout (``supervised=yes``), a file (``logfile="/path"``) or syslog
 (``logfile="local0"``), with a redacting filter in front of every destination so no password
-or secret is ever written.
+or secret is ever written. Syslog and the journal get each line at the priority of its level;
+a stderr or stdout that systemd connected to the journal gets journal entries with fields
+(``ldirector.daemon.journal``).
 """
 
 from __future__ import annotations
@@ -13,12 +15,14 @@ import logging
 import logging.handlers
 import socket
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from ldirector.core.events import LOG_FIELDS
 from ldirector.core.text import redact
 from ldirector.core.wording import LOGGER_NAME, localtime
+from ldirector.daemon.journal import JOURNAL_SOCKET, JournalHandler, priority, stream_is_journal
 from ldirector.state.appendfile import RefusedFile, append
 
 SYSLOG_IDENT = "ldirectord"
@@ -43,6 +47,10 @@ class SecretFilter(logging.Filter):
         if record.exc_text:
             record.exc_text = redact(record.exc_text, self.secrets)
         record.exc_info = None
+        extra = getattr(record, LOG_FIELDS, None)
+        if isinstance(extra, Mapping):  # journal fields are written too
+            masked = {k: redact(str(v), self.secrets) for k, v in extra.items() if v is not None}
+            setattr(record, LOG_FIELDS, masked)
         return True
 
 
@@ -144,10 +152,15 @@ class ReopeningFileHandler(logging.Handler):
             self._refused = None
 
 
+_SYSLOG_NAMES = {2: "crit", 3: "err", 4: "warning", 6: "info", 7: "debug"}
+
+
 class _SyslogHandler(logging.handlers.SysLogHandler):
     def mapPriority(self, levelName: str) -> str:
-        # ldirectord logs every line at info, whatever its Python level.
-        return "info"
+        # The level's priority, not ldirectord's info for everything: `journalctl -p warning`
+        # and syslog's `*.err` rules must see the errors. The message text is unchanged.
+        levelno = logging.getLevelName(levelName)
+        return _SYSLOG_NAMES[priority(levelno if isinstance(levelno, int) else logging.INFO)]
 
     def handleError(self, record: logging.LogRecord) -> None:
         # No syslog daemon (yet): keep the line, on stderr, without a logging traceback. The
@@ -157,11 +170,23 @@ class _SyslogHandler(logging.handlers.SysLogHandler):
 
 
 def build_handler(
-    destination: Destination, cfgname: str, *, syslog_address: str = "/dev/log"
+    destination: Destination,
+    cfgname: str,
+    *,
+    syslog_address: str = "/dev/log",
+    journal_socket: str = JOURNAL_SOCKET,
 ) -> logging.Handler:
-    """One handler per destination, formatted the ldirectord way."""
+    """One handler per destination, formatted the ldirectord way.
+
+    A stderr (``-d``) or stdout (``supervised=yes``) that is the journal gets journal entries:
+    the message text alone (the journal keeps the time and the level), with fields.
+    """
     handler: logging.Handler
     match destination:
+        case Stderr() if stream_is_journal(2):
+            handler = JournalHandler(SYSLOG_IDENT, sys.stderr, socket_path=journal_socket)
+        case Stdout() if stream_is_journal(1):
+            handler = JournalHandler(SYSLOG_IDENT, sys.stdout, socket_path=journal_socket)
         case Stderr():
             handler = logging.StreamHandler(sys.stderr)
             handler.setFormatter(_PlainFormatter())
@@ -188,13 +213,16 @@ def configure(
     secrets: Iterable[str] = (),
     debug: bool = False,
     syslog_address: str = "/dev/log",
+    journal_socket: str = JOURNAL_SOCKET,
 ) -> SecretFilter:
     """Route the ``ldirector`` logger to one destination; returns its redacting filter."""
     logger = logging.getLogger(LOGGER_NAME)
     for old in list(logger.handlers):
         logger.removeHandler(old)
         old.close()
-    handler = build_handler(destination, cfgname, syslog_address=syslog_address)
+    handler = build_handler(
+        destination, cfgname, syslog_address=syslog_address, journal_socket=journal_socket
+    )
     secret_filter = SecretFilter(secrets)
     handler.addFilter(secret_filter)
     logger.addHandler(handler)

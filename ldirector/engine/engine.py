@@ -21,7 +21,7 @@ from collections.abc import Callable, Collection, Iterable, Sequence
 import checks
 from ldirector.config.model import Config
 from ldirector.core.desired import RealKey, service_key
-from ldirector.core.events import Notice, Phase
+from ldirector.core.events import LOG_FIELDS, Notice, Phase, fields
 from ldirector.core.health import RealHealth
 from ldirector.core.reconcile import diff
 from ldirector.engine.clock import Clock, MonotonicClock
@@ -295,7 +295,7 @@ class Engine:
         self._serving.update(seen.layout, seen.health, seen.agents.holds(self.holds.view()), only)
 
     def _notify(self, notice: Notice) -> None:
-        log.info("%s", notice.message)
+        log.info("%s", notice.message, extra={LOG_FIELDS: fields(notice)})
         if self._on_event:
             try:
                 self._on_event(notice)

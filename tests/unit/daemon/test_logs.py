@@ -34,6 +34,7 @@ def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
         logger.removeHandler(handler)
         handler.close()
     logger.propagate = True  # configure() turned it off; later tests' caplog needs it
+    logger.setLevel(logging.NOTSET)  # and set a level that would let INFO through
 
 
 def test_localtime_is_perls_scalar_localtime() -> None:
@@ -101,25 +102,42 @@ def test_debug_goes_to_stderr_plain(capsys: pytest.CaptureFixture[str]) -> None:
     assert capsys.readouterr().err == "plain line\nDEBUG: check detail\n"
 
 
-def test_syslog_datagram_has_ident_pid_facility_and_info(tmp_path: Path) -> None:
+def test_syslog_datagram_has_ident_pid_facility_and_the_levels_priority(tmp_path: Path) -> None:
     address = str(tmp_path / "log.sock")
     with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
         server.bind(address)
         server.settimeout(5)
-        logs.configure(logs.Syslog("local0"), "x.cf", syslog_address=address)
+        logs.configure(logs.Syslog("local0"), "x.cf", syslog_address=address, debug=True)
         log = logging.getLogger(wording.LOGGER_NAME)
         log.error("Restored real server: 127.0.0.2:80 (127.0.0.1:80) (Weight set to 1)")
         log.info("second")
-        first, second = server.recv(4096), server.recv(4096)
-    # local0 (16) * 8 + info (6) = 134, whatever the Python level was.
-    assert (
-        first
-        == (
-            f"<134>ldirectord[{os.getpid()}]: Restored real server: 127.0.0.2:80 (127.0.0.1:80)"
-            " (Weight set to 1)\x00"
-        ).encode()
-    )
-    assert second == f"<134>ldirectord[{os.getpid()}]: second\x00".encode()
+        log.warning("third")
+        log.critical("fourth")
+        log.debug("fifth")
+        received = [server.recv(4096) for _ in range(5)]
+    # local0 (16) * 8 + the level's priority: err 3, info 6, warning 4, crit 2, debug 7.
+    pid = os.getpid()
+    assert received == [
+        f"<131>ldirectord[{pid}]: Restored real server: 127.0.0.2:80 (127.0.0.1:80)"
+        " (Weight set to 1)\x00".encode(),
+        f"<134>ldirectord[{pid}]: second\x00".encode(),
+        f"<132>ldirectord[{pid}]: third\x00".encode(),
+        f"<130>ldirectord[{pid}]: fourth\x00".encode(),
+        f"<135>ldirectord[{pid}]: fifth\x00".encode(),
+    ]
+
+
+def test_syslog_keeps_the_facility(tmp_path: Path) -> None:
+    address = str(tmp_path / "log.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(address)
+        server.settimeout(5)
+        logs.configure(logs.Syslog("daemon"), "x.cf", syslog_address=address)
+        logging.getLogger(wording.LOGGER_NAME).error("cannot reconcile the IPVS table: EPERM")
+        received = server.recv(4096)
+    # daemon (3) * 8 + err (3) = 27
+    assert received.startswith(b"<27>ldirectord[")
+    assert received.endswith(b"]: cannot reconcile the IPVS table: EPERM\x00")
 
 
 def test_state_change_wording() -> None:
