@@ -119,10 +119,17 @@ class JournalHandler(logging.Handler):
     """
 
     def __init__(
-        self, identifier: str, fallback: TextIO, *, socket_path: str = JOURNAL_SOCKET
+        self,
+        identifier: str,
+        fallback: TextIO,
+        *,
+        socket_path: str = JOURNAL_SOCKET,
+        facility: int | None = None,
     ) -> None:
         super().__init__()
         self.identifier = identifier
+        #: The syslog facility (``logfile=local0``) the entry keeps for journald's forwarding.
+        self.facility = facility
         self.fallback = fallback
         self.socket_path = socket_path
         self._socket: socket.socket | None = None
@@ -137,6 +144,7 @@ class JournalHandler(logging.Handler):
             ("MESSAGE", message),
             ("PRIORITY", str(priority(record.levelno))),
             ("SYSLOG_IDENTIFIER", self.identifier),
+            *([("SYSLOG_FACILITY", str(self.facility))] if self.facility is not None else []),
             ("CODE_FILE", single_line(record.pathname)),
             ("CODE_LINE", str(record.lineno)),
             ("CODE_FUNC", single_line(record.funcName)),

@@ -179,7 +179,8 @@ def build_handler(
     """One handler per destination, formatted the ldirectord way.
 
     A stderr (``-d``) or stdout (``supervised=yes``) that is the journal gets journal entries:
-    the message text alone (the journal keeps the time and the level), with fields.
+    the message text alone (the journal keeps the time and the level), with fields; so does a
+    syslog facility when stderr is the journal (a systemd service), with the facility kept.
     """
     handler: logging.Handler
     match destination:
@@ -196,6 +197,14 @@ def build_handler(
         case LogFile(path):
             handler = ReopeningFileHandler(path)
             handler.setFormatter(_LocaltimeFormatter(cfgname))
+        case Syslog(facility) if stream_is_journal(2):
+            # Under systemd, whose journal is the syslog of the host: the entry goes there
+            # natively, with its facility and ldirector's fields (journald forwards it on to a
+            # syslog daemon with that facility, where one is configured to receive it).
+            code = logging.handlers.SysLogHandler.facility_names[facility]
+            handler = JournalHandler(
+                SYSLOG_IDENT, sys.stderr, socket_path=journal_socket, facility=code
+            )
         case Syslog(facility):
             code = logging.handlers.SysLogHandler.facility_names[facility]
             handler = _SyslogHandler(

@@ -299,3 +299,16 @@ def test_a_broken_fallback_never_raises(tmp_path: Path) -> None:
     record = logging.LogRecord("ldirector", logging.ERROR, __file__, 1, "lost", None, None)
     handler.handle(record)  # no socket, a closed stream: nothing raises into the engine
     handler.close()
+
+
+@pytest.mark.usefixtures("stderr_is_the_journal")
+def test_a_syslog_facility_under_systemd_is_a_journal_entry_with_that_facility(
+    journald: socket.socket, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    logs.configure(logs.Syslog("local0"), "x.cf", journal_socket=str(tmp_path / "journal.sock"))
+    logging.getLogger("ldirector.engine.engine").warning("real server is slow")
+    entry = dict(parse(journald.recv(65536)))
+    assert entry["MESSAGE"] == "real server is slow"
+    assert (entry["PRIORITY"], entry["SYSLOG_FACILITY"]) == ("4", "16")  # warning, local0
+    assert entry["SYSLOG_IDENTIFIER"] == "ldirectord"
+    assert capsys.readouterr().err == ""
