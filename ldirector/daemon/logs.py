@@ -162,6 +162,16 @@ class _SyslogHandler(logging.handlers.SysLogHandler):
         levelno = logging.getLevelName(levelName)
         return _SYSLOG_NAMES[priority(levelno if isinstance(levelno, int) else logging.INFO)]
 
+    def _connect_unixsocket(self, address: str) -> None:
+        # The stdlib's own (re)connect, which emit() also calls after a failed send; typeshed
+        # leaves it and the socket attribute out.
+        super()._connect_unixsocket(address)  # type: ignore[misc]
+        # Never wait for a syslog daemon that stopped reading: the loop runs the checks. A full
+        # queue fails the send (EAGAIN), and the line goes to stderr below.
+        sock: socket.socket | None = getattr(self, "socket", None)
+        if sock is not None:
+            sock.setblocking(False)
+
     def handleError(self, record: logging.LogRecord) -> None:
         # No syslog daemon (yet): keep the line, on stderr, without a logging traceback. The
         # stdlib handler reconnects on the next line, so a restarted syslogd is picked up.

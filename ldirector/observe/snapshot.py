@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 
 from ldirector.config.model import Config
-from ldirector.core.desired import RealKey
+from ldirector.core.desired import RealKey, fallback_dest
 from ldirector.core.divergence import Report
 from ldirector.core.health import RealHealth
 from ldirector.core.holds import Hold, HoldEntry
@@ -130,6 +130,8 @@ class VirtualStatus:
     reals: tuple[RealStatus, ...]
     #: The fallback server when the kernel or the desired table holds it.
     fallback: str | None = None
+    #: The kernel holds the configured fallback server (no real is serving).
+    fallback_active: bool = False
     connections: int = 0
     in_bytes: int = 0
     out_bytes: int = 0
@@ -226,6 +228,12 @@ def build(
             same = same and all(have_dests.get(d) == want_dests.get(d) for d in others)
             extra = [str(d) for d in sorted(others, key=lambda d: d.sort_key)]
         stats = have.service.stats if have else None
+        fb = virtual.fallback
+        # A fallback that is also a configured real serves as that real, not as the fallback.
+        fb_key = fallback_dest(virtual, fb).key if fb is not None else None
+        fb_active = (
+            fb_key is not None and fb_key in have_dests and all(k.dest != fb_key for k in every)
+        )
         virtuals.append(
             VirtualStatus(
                 service=str(skey),
@@ -234,6 +242,7 @@ def build(
                 matches=same,
                 reals=tuple(reals),
                 fallback=", ".join(extra) or None,
+                fallback_active=fb_active,
                 connections=stats.conns if stats else 0,
                 in_bytes=stats.in_bytes if stats else 0,
                 out_bytes=stats.out_bytes if stats else 0,

@@ -25,6 +25,7 @@ from aiohttp import hdrs, web
 
 from ldirector.ipvs.backend import IpvsError
 from ldirector.observe import metrics
+from ldirector.observe.exposition import Format, negotiate
 from ldirector.observe.render import inert, local_time, state_word, to_json
 from ldirector.observe.shared import Shared, SnapshotSource
 from ldirector.observe.snapshot import Snapshot
@@ -65,11 +66,13 @@ def render_page(snap: Snapshot, *, refresh: int = REFRESH) -> str:
 
 
 class Rendering(enum.Enum):
-    """What a route serves."""
+    """What a route serves (the value is the route's path)."""
 
     PAGE = "/"
     STATUS = "/status"
     METRICS = "/metrics"
+    #: ``/metrics`` to a scraper whose Accept header asks for OpenMetrics: no route of its own.
+    OPENMETRICS = "/metrics openmetrics"
 
 
 def content_type(kind: Rendering) -> str:
@@ -80,6 +83,8 @@ def content_type(kind: Rendering) -> str:
             return "application/json"
         case Rendering.METRICS:
             return metrics.CONTENT_TYPE
+        case Rendering.OPENMETRICS:
+            return Format.OPENMETRICS.content_type
         case _:
             assert_never(kind)
 
@@ -93,6 +98,8 @@ def render(kind: Rendering, snap: Snapshot) -> bytes:
             return json.dumps(to_json(snap), indent=1).encode()
         case Rendering.METRICS:
             return metrics.exposition(snap)
+        case Rendering.OPENMETRICS:
+            return metrics.exposition(snap, Format.OPENMETRICS)
         case _:
             assert_never(kind)
 
@@ -184,11 +191,15 @@ async def _check_host(
 
 def _route(kind: Rendering) -> Callable[[web.Request], Awaitable[web.StreamResponse]]:
     async def serve(request: web.Request) -> web.StreamResponse:
+        chosen = kind
+        if kind is Rendering.METRICS:
+            wanted = negotiate(request.headers.get(hdrs.ACCEPT))
+            chosen = Rendering.OPENMETRICS if wanted is Format.OPENMETRICS else kind
         try:
-            body = await request.app[RENDERINGS_KEY].get(kind)
+            body = await request.app[RENDERINGS_KEY].get(chosen)
         except IpvsError as exc:
             return web.Response(status=503, text=f"cannot read the IPVS table: {exc}\n")
-        return await _send(request, body, content_type(kind))
+        return await _send(request, body, content_type(chosen))
 
     return serve
 
@@ -218,7 +229,8 @@ def application(source: SnapshotSource, bound: str = "127.0.0.1") -> web.Applica
     app[RENDERINGS_KEY] = renderings = Renderings(source)
     app[BOUND_KEY] = bound
     for kind in Rendering:
-        app.router.add_get(kind.value, _route(kind))
+        if kind is not Rendering.OPENMETRICS:
+            app.router.add_get(kind.value, _route(kind))
 
     async def close(app: web.Application) -> None:
         await renderings.close()

@@ -312,3 +312,26 @@ def test_a_symlinked_logfile_is_refused(tmp_path: Path, capsys: pytest.CaptureFi
     err = capsys.readouterr().err
     assert f"logfile {link}: a symbolic link, not a regular file: logging to stderr\n" in err
     assert err.endswith("] appended?\n")
+
+
+def test_a_syslog_daemon_that_stopped_reading_never_blocks_a_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    address = str(tmp_path / "log.sock")
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as server:
+        server.bind(address)  # bound, never read: its queue fills up
+        logs.configure(logs.Syslog("local0"), "x.cf", syslog_address=address)
+        log = logging.getLogger(wording.LOGGER_NAME)
+        started = time.monotonic()
+        for n in range(2000):  # far more than a unix datagram queue holds
+            log.info("line %d %s", n, "x" * 200)
+        elapsed = time.monotonic() - started
+        queued = 0
+        server.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            while server.recv(4096):
+                queued += 1
+    spilled = capsys.readouterr().err.count("\n")
+    assert elapsed < 5
+    assert queued > 0 and spilled > 0
+    assert queued + spilled == 2000  # every line went one way or the other

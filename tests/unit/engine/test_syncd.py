@@ -77,7 +77,7 @@ async def test_a_daemon_stopped_by_hand_is_back_within_one_resync(
     )
     snap = await p.engine.snapshot()
     assert snap.sync is not None and snap.sync.repairs == 1
-    assert "ldirector_sync_daemon_repairs_total 1.0" in exposition(snap).decode()
+    assert "\nldirector_sync_daemon_repairs_total 1\n" in exposition(snap).decode()
     await p.engine.shutdown()
 
 

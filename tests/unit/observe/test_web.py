@@ -51,10 +51,14 @@ def test_metrics_parse_and_carry_every_figure() -> None:
     assert value(found, "ldirector_real_inactive_connections", real=r2) == 4
     assert value(found, "ldirector_real_connections_total", real=r2) == 12
     assert value(found, "ldirector_real_bytes_total", real=r2, direction="out") == 60000
-    assert value(found, "ldirector_check_duration_seconds_count", real=r2) == 3
-    assert value(found, "ldirector_check_duration_seconds_bucket", real=r2, le="0.005") == 1
-    assert value(found, "ldirector_check_duration_seconds_bucket", real=r2, le="+Inf") == 3
-    assert value(found, "ldirector_check_duration_seconds_sum", real=r2) == pytest.approx(0.222)
+    # One histogram per virtual: R2's three checks and R3's one.
+    assert value(found, "ldirector_check_duration_seconds_count", virtual=web80) == 4
+    assert value(found, "ldirector_check_duration_seconds_bucket", virtual=web80, le="0.005") == 1
+    assert value(found, "ldirector_check_duration_seconds_bucket", virtual=web80, le="+Inf") == 4
+    assert value(found, "ldirector_check_duration_seconds_sum", virtual=web80) == pytest.approx(
+        3.222
+    )
+    assert value(found, "ldirector_checks_total", real=r2) == 3
     assert value(found, "ldirector_check_failures_total", real=r3) == 1
     assert value(found, "ldirector_virtual_in_sync", virtual=web80) == 1
     assert value(found, "ldirector_virtual_in_sync", virtual="fwm:7") == 1
