@@ -5,7 +5,7 @@ harness -> health (seeded from the kernel, as at start) -> desired table -> ``re
 against the kernel table when it can be read. ``--probe`` shows what each real's check found,
 ``--plan`` the table ldirector would converge to and the operations that would take the kernel
 there; asked together they share the one round, so each real is checked once. Nothing is
-applied, and results do not change the exit status.
+applied; results change the exit status only with ``--fail-if-down``.
 """
 
 from __future__ import annotations
@@ -254,10 +254,10 @@ def main(
     backend: Callable[[], IpvsBackend] = netlink,
     run: CheckRunner = checks.run,
 ) -> int:
-    """``check --probe`` and/or ``--plan``: 0 once the reports are printed, whatever the checks
-    found."""
+    """``check --probe`` and/or ``--plan``: prints the reports and returns how many reals'
+    checks failed (``check --fail-if-down`` turns that into its exit status)."""
     rnd = asyncio.run(one_round(config, backend if plan else None, run=run))
     shown = report(config, rnd, probe=probe, plan=plan, json_output=json_output)
     text = shown if isinstance(shown, str) else json.dumps(shown, indent=2)
     print(text, file=out or sys.stdout)
-    return 0
+    return sum(1 for result in rnd.results.values() if not result.ok)

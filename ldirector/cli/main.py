@@ -35,7 +35,9 @@ def run_check(inv: Invocation, ctx: Context) -> int:
     """``ldirector check``: load the config, print diagnostics; 0 valid, 2 invalid."""
     if inv.debug:
         logging.basicConfig(level=logging.DEBUG, format="DEBUG: %(name)s: %(message)s")
-    as_json, probe, plan = inv.flag("json"), inv.flag("probe"), inv.flag("plan")
+    as_json, plan = inv.flag("json"), inv.flag("plan")
+    fail_if_down = inv.flag("fail_if_down")
+    probe = inv.flag("probe") or fail_if_down
     path = str(ctx.config)
     try:
         config = load(path)
@@ -58,7 +60,8 @@ def run_check(inv: Invocation, ctx: Context) -> int:
     if probe or plan:
         from ldirector.cli import check  # imports checks/ and aiohttp: only when checking
 
-        return check.main(config, probe=probe, plan=plan, json_output=as_json, out=ctx.out)
+        down = check.main(config, probe=probe, plan=plan, json_output=as_json, out=ctx.out)
+        return EXIT_FAILED if fail_if_down and down else EXIT_OK
     return EXIT_OK
 
 
@@ -111,6 +114,11 @@ TABLE: dict[Verb, Row] = {
                 Option(("--json",), "json", "print the effective config (or report) as JSON"),
                 Option(("--probe",), "probe", "also check every real server once"),
                 Option(("--plan",), "plan", "also show the IPVS table it would build"),
+                Option(
+                    ("--fail-if-down",),
+                    "fail_if_down",
+                    "probe, and exit 1 if any real server's check fails",
+                ),
             ),
             config_after=True,
         ),

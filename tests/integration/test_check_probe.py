@@ -62,7 +62,7 @@ virtual=127.0.0.100:26
 """
     cfg = config(text)
     out = io.StringIO()
-    assert check.main(cfg, probe=True, plan=False, out=out) == 0
+    assert check.main(cfg, probe=True, plan=False, out=out) == 1  # reals down: the refused one
     lines = out.getvalue().splitlines()
     assert lines[0].split() == ["VIRTUAL", "REAL", "CHECK", "STATE", "TIME", "REASON"]
     body = [line.split(None, 6) for line in lines[1:]]
@@ -78,7 +78,7 @@ virtual=127.0.0.100:26
     assert lines[5].endswith(f"exit 0: checked 127.0.0.1:{nginx.http}")
 
     out = io.StringIO()
-    assert check.main(cfg, probe=True, plan=False, json_output=True, out=out) == 0
+    assert check.main(cfg, probe=True, plan=False, json_output=True, out=out) == 1
     doc = json.loads(out.getvalue())
     assert doc["config"] == "probe.cf"
     assert [p["up"] for p in doc["probes"]] == [True, False, True, True, True, None]
@@ -111,8 +111,16 @@ def test_cli_check_probe_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "connection refused" in out
     assert main.main(["check", "--probe", "--json", str(good)]) == 0
     assert json.loads(capsys.readouterr().out)["probes"][0]["up"] is False
+    # For scripts and monitoring: a down real fails the command, the report is the same.
+    assert main.main(["check", "--fail-if-down", str(good)]) == 1
+    assert "connection refused" in capsys.readouterr().out
+    assert main.main(["check", "--fail-if-down", "--json", str(good)]) == 1
+    assert json.loads(capsys.readouterr().out)["probes"][0]["up"] is False
     bad = tmp_path / "bad.cf"
     bad.write_text("virtual=127.0.0.100\n\treal=nowhere gate\n")
+    assert main.main(["check", "--probe", str(bad)]) == 2
+    assert main.main(["check", "--fail-if-down", str(bad)]) == 2
+    capsys.readouterr()
     assert main.main(["check", "--probe", str(bad)]) == 2
     captured = capsys.readouterr()
     assert captured.out == ""

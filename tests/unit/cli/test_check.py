@@ -242,3 +242,17 @@ def test_python_dash_m(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert all(": error: " in line for line in proc.stderr.splitlines())
+
+
+def test_fail_if_down_exits_0_when_every_checked_real_is_up(capsys: Capsys, tmp_path: Path) -> None:
+    path = tmp_path / "on.cf"
+    path.write_text("virtual=127.0.0.1:80\n\treal=127.0.0.2:80 gate\n\tchecktype=on\n")
+    code, out, _ = run(capsys, "check", "--fail-if-down", str(path))
+    assert code == 0
+    assert "127.0.0.2:80" in out  # --fail-if-down probes: the report is printed
+
+
+def test_check_help_names_fail_if_down(capsys: Capsys) -> None:
+    code, out, _ = run(capsys, "check", "--help")
+    assert code == 0
+    assert "--fail-if-down" in out and "exit 1 if any real server's check fails" in out

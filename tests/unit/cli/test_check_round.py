@@ -117,7 +117,7 @@ def test_probe_and_plan_check_each_real_once_and_print_one_document() -> None:
     code = check.main(
         cfg, probe=True, plan=True, json_output=True, out=out, backend=FakeBackend, run=counting
     )
-    assert code == 0
+    assert code == 1  # one real down
     assert sorted(calls) == ["127.0.0.2", "127.0.0.3"]
     doc = json.loads(out.getvalue())
     assert [p["up"] for p in doc["probes"]] == [True, False]
