@@ -107,8 +107,15 @@ class Engine:
             on_settled=on_settled,
         )
         self._queue: asyncio.Queue[Observation] = asyncio.Queue()
+        #: What the status snapshot reads: totals, check results by job, health changes.
+        self.counters = Counters()
         self._scheduler = Scheduler(
-            self._queue, clock=self._clock, run=run, concurrency=concurrency, rng=rng
+            self._queue,
+            clock=self._clock,
+            run=run,
+            concurrency=concurrency,
+            rng=rng,
+            counters=self.counters,
         )
         #: Per virtual: is any real up? Drives the fallbackcommands.
         self._serving = Serving(fallback_commands or FallbackCommands())
@@ -117,8 +124,6 @@ class Engine:
         self._tasks: list[asyncio.Task[None]] = []
         #: Operator holds (disable/drain, ``ldirector.state.holds``), saved across restarts.
         self.holds = holds or Holds()
-        #: What the status snapshot reads: totals, check results by job, health changes.
-        self.counters = Counters()
         #: The connection-sync daemons, kept like the table (``ldirector.engine.syncd``).
         self._sync = SyncKeeper(backend, sync or SyncOwnedStore(None))
         self._writer = TableWriter(backend, owned or OwnedStore(None), self.counters, sysctls)

@@ -4,6 +4,13 @@ Sits between the plan (which says what to check) and the engine (which consumes 
 ``Observation`` queue). This is the only place that times a check: a check itself never
 implements its outer timeout. Every check runs in its own task, so a hung check only ever
 holds up itself.
+
+Overload: when more checks are due than the process can run, the loop falls behind. Then new
+checks wait to start until it catches up (the schedule slips, visibly: a warning, and
+``checks_waiting`` in status and metrics), and a check that timed out while the loop fell
+behind by a good part of its timeout is not judged: its real keeps its last known health and is
+checked again at its next turn (``checks_unjudged``). Without this, a director with too many
+reals for its CPU timed its healthy reals out, every one, and took them all out of the table.
 """
 
 from __future__ import annotations
@@ -23,11 +30,17 @@ from ldirector.core.plan import Job
 from ldirector.core.text import clean_reason, secrets_of
 from ldirector.core.wording import seconds_text
 from ldirector.engine.clock import Clock, MonotonicClock, Timer
+from ldirector.engine.loopload import LoopLoad
+from ldirector.observe.snapshot import Counters
 
 log = logging.getLogger(__name__)
 
 #: Immediate (cold-start) checks started per second at most.
 DEFAULT_BURST_RATE = 500.0
+#: A timeout is not judged when the loop fell behind by more than this share of it.
+UNJUDGED_SHARE = 0.25
+#: At most one "running behind" warning per this many seconds.
+BEHIND_WARNING_EVERY = 60.0
 
 CheckRunner = Callable[[Target, CheckSpec], Awaitable[Result]]
 
@@ -167,8 +180,13 @@ class Scheduler:
         concurrency: int = DEFAULT_CONCURRENCY,
         rng: random.Random | None = None,
         burst_rate: float = DEFAULT_BURST_RATE,
+        counters: Counters | None = None,
+        load: LoopLoad | None = None,
     ) -> None:
         self._queue = queue
+        self._counters = counters or Counters()
+        self._load = load or LoopLoad()
+        self._warned_at = -math.inf
         self._burst_rate = burst_rate
         self._clock = clock or MonotonicClock()
         self._run = run
@@ -220,6 +238,7 @@ class Scheduler:
         self._tracks.clear()
         tasks = [task for track in tracks if (task := track.cancel()) is not None]
         await asyncio.gather(*tasks, return_exceptions=True)
+        self._load.close()
 
     def _wait(self, track: _Track, due: float) -> None:
         track.due = due
@@ -233,12 +252,39 @@ class Scheduler:
         job, due = track.job, track.due
         kind = track.rotation.next_kind if job.combined is not None else CheckKind.NEGOTIATE
         spec, timeout = job.spec_for(kind)
+        load, counters = self._load, self._counters
+        if load.must_wait:
+            counters.checks_waiting += 1
+            self._warn_behind()
+            try:
+                await load.calm()
+            finally:
+                counters.checks_waiting -= 1
         async with self._slots:
             started = self._clock.now()
-            result = await run_check(self._run, job.target, spec, timeout, self._clock)
-        if job.combined is not None:
-            track.rotation = track.rotation.after(kind, result.ok)
-        self._queue.put_nowait(Observation(job, kind, result, due, started))
+            since = asyncio.get_running_loop().time()
+            load.started()
+            try:
+                result = await run_check(self._run, job.target, spec, timeout, self._clock)
+            finally:
+                load.finished()
+        # A check needs a few turns of the loop (connect, send, read): with each turn at most
+        # `worst` late, a timeout well past that is the server's own.
+        worst = load.worst_since(since) if not result.ok and result.elapsed >= timeout else 0.0
+        if worst > UNJUDGED_SHARE * timeout:
+            # Timed out while ldirector itself was behind: the server may have answered in time.
+            counters.checks_unjudged += 1
+            log.debug(
+                "check of %s not judged: the event loop fell %.1f s behind during its %s timeout",
+                job.target,
+                worst,
+                seconds_text(timeout),
+            )
+            self._warn_behind()
+        else:
+            if job.combined is not None:
+                track.rotation = track.rotation.after(kind, result.ok)
+            self._queue.put_nowait(Observation(job, kind, result, due, started))
         # The cadence is counted from the scheduled start, so a slow check does not drift
         # the schedule. A check that overran its slot waits for the next slot of its
         # cadence: restarting at once would keep an overloaded host overloaded.
@@ -252,3 +298,16 @@ class Scheduler:
             due += math.ceil((now - due) / job.interval) * job.interval
         track.task = None
         self._wait(track, due)
+
+    def _warn_behind(self) -> None:
+        now = self._clock.now()
+        if now - self._warned_at < BEHIND_WARNING_EVERY:
+            return
+        self._warned_at = now
+        log.warning(
+            "checks are running behind: more are due than this process can run; %d waiting to "
+            "start, %d timed out while ldirector was behind and were not judged (their reals "
+            "keep their last known state)",
+            self._counters.checks_waiting,
+            self._counters.checks_unjudged,
+        )

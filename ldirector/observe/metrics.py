@@ -198,6 +198,18 @@ def _daemon(snap: Snapshot) -> Iterator[Family]:
             "the longest stall seen",
             c.stall_max,
         ),
+        (
+            "ldirector_checks_waiting",
+            "gauge",
+            "checks due but waiting for the event loop to catch up (running behind)",
+            c.checks_waiting,
+        ),
+        (
+            "ldirector_checks_unjudged_total",
+            "counter",
+            "checks that timed out while ldirector itself ran behind, and were not judged",
+            c.checks_unjudged,
+        ),
     ]
     if snap.shadow is not None:
         figures += shadow.metric_lines(snap.shadow)

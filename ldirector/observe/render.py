@@ -36,6 +36,8 @@ def to_json(snap: Snapshot) -> dict[str, Any]:
             "last_reload_ok": c.last_reload_ok,
             "stalls": c.stalls,
             "stall_max_seconds": c.stall_max,
+            "checks_waiting": c.checks_waiting,
+            "checks_unjudged": c.checks_unjudged,
         },
         "virtuals": [
             {
@@ -96,6 +98,8 @@ def from_json(doc: Any) -> Snapshot:
         last_reload_ok=d["last_reload_ok"],
         stalls=int(d["stalls"]),
         stall_max=float(d["stall_max_seconds"]),
+        checks_waiting=int(d.get("checks_waiting", 0)),
+        checks_unjudged=int(d.get("checks_unjudged", 0)),
     )
     virtuals = tuple(
         VirtualStatus(
@@ -199,6 +203,12 @@ def render_text(snap: Snapshot) -> str:
         lines.append(f"kernel table unreadable ({inert(snap.no_kernel)}): desired table only")
     if snap.sync is not None:
         lines.extend(syncd.render_lines(snap.sync))
+    c = snap.counters
+    if c.checks_waiting or c.checks_unjudged:
+        lines.append(
+            f"RUNNING BEHIND: {c.checks_waiting} checks waiting to start; "
+            f"{c.checks_unjudged} timed out while ldirector was behind and were not judged"
+        )
     text = "\n".join(lines) + "\n"
     if snap.shadow is not None:
         text += shadow.render_text(snap.shadow, local_time)

@@ -47,6 +47,10 @@ class Counters:
     last_reload_ok: bool | None = None
     stalls: int = 0
     stall_max: float = 0.0
+    #: Checks due but waiting for the event loop to catch up (a gauge: falling behind).
+    checks_waiting: int = 0
+    #: Checks that timed out while the loop itself was behind, and were not judged.
+    checks_unjudged: int = 0
 
 
 @dataclass(slots=True)
