@@ -29,14 +29,17 @@ import ssl
 import weakref
 from collections.abc import AsyncGenerator
 from ipaddress import IPv6Address
+from typing import TYPE_CHECKING
 
-import aiohttp
 import h11
 from yarl import URL
 
 from checks._io import client_tls, describe, printable, read_bounded
 from checks.httpclient import ProtocolError, ServerClosed, exchange
 from checks.types import HttpMethod, HttpSpec, Result, Target
+
+if TYPE_CHECKING:  # imported by http_proxy checks only: the others do not pay for aiohttp
+    import aiohttp
 
 #: LWP::UserAgent's default, which ldirectord keeps.
 MAX_REDIRECTS = 7
@@ -111,6 +114,8 @@ def verify_failure(error: BaseException, name: str | None) -> str:
 
 
 def _failure(exc: aiohttp.ClientError, name: str | None) -> str:
+    import aiohttp
+
     if isinstance(exc, aiohttp.ClientConnectorCertificateError):
         return verify_failure(exc.certificate_error, name)
     if isinstance(exc, aiohttp.ClientConnectorError):
@@ -209,6 +214,8 @@ async def _through_proxy(target: Target, spec: HttpSpec) -> Result:
 
     aiohttp speaks the proxy's side (absolute-form requests, CONNECT for https) here.
     """
+    import aiohttp
+
     session = await _session()
     first = where = url(target, spec)
     tls = client_tls(None, verify=spec.verify_tls, ca_certs=spec.ca_certs)
@@ -260,6 +267,8 @@ _keepers: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, AsyncGenerator[No
 
 
 async def _session() -> aiohttp.ClientSession:
+    import aiohttp
+
     loop = asyncio.get_running_loop()
     session = _sessions.get(loop)
     if session is None or session.closed:

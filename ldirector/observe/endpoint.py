@@ -22,12 +22,12 @@ import resource
 import socket
 from collections.abc import Callable
 from ipaddress import ip_address
-from typing import cast
-
-from aiohttp import web
+from typing import TYPE_CHECKING, cast
 
 from ldirector.observe.shared import SnapshotSource
-from ldirector.observe.web import application
+
+if TYPE_CHECKING:  # aiohttp is imported when an endpoint starts: most configs have none
+    from aiohttp import web
 
 log = logging.getLogger(__name__)
 
@@ -237,6 +237,10 @@ async def start(
     However low the process's open-file limit, the endpoint keeps most of it for the checks
     and the logs: it takes a sixteenth at most.
     """
+    from aiohttp import web
+
+    from ldirector.observe.web import application
+
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != resource.RLIM_INFINITY:
         cap = min(cap, max(4, soft // 16))
