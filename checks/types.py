@@ -59,6 +59,15 @@ class Target:
     virtual_port: int = 0
     #: The real's configured port (0 for firewall-mark reals given without one).
     real_port: int = 0
+    # Targets key caches looked up at every check; an address hashes by formatting itself.
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        fields = (self.address, self.port, self.transport, self.virtual, self.virtual_port)
+        object.__setattr__(self, "_hash", hash((*fields, self.real_port)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def __str__(self) -> str:
         if isinstance(self.address, IPv6Address):

@@ -39,6 +39,16 @@ class Job:
     connect_timeout: float = 0.0
     #: What ``check --probe`` calls this check (``negotiate http``, ``connect``, ``ping``).
     label: str = field(default="", compare=False)
+    #: Jobs key the engine's maps, looked up several times per check result; hashing a target's
+    #: address and a spec field by field each time was most of a result's bookkeeping.
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        fields = (self.target, self.spec, self.timeout, self.interval, self.combined)
+        object.__setattr__(self, "_hash", hash((*fields, self.connect_spec, self.connect_timeout)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     def spec_for(self, kind: CheckKind) -> tuple[CheckSpec, float]:
         """The spec and timeout for a check of ``kind``."""

@@ -103,10 +103,16 @@ class InetServiceKey:
     protocol: Protocol
     address: IPAddress
     port: int
+    # Keys index every table map; an address hashes by formatting itself, so once is enough.
+    _hash: int = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ValueError(f"virtual {self.address}: port {self.port} out of range 0..65535")
+        object.__setattr__(self, "_hash", hash((self.protocol, self.address, self.port)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @property
     def family(self) -> Family:
@@ -239,6 +245,14 @@ class DestKey:
 
     address: IPAddress
     port: int
+    # Keys index every table map; an address hashes by formatting itself, so once is enough.
+    _hash: int = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_hash", hash((self.address, self.port)))
+
+    def __hash__(self) -> int:
+        return self._hash
 
     @property
     def sort_key(self) -> tuple[int, int, int]:
