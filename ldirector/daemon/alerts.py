@@ -25,13 +25,14 @@ from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
-from typing import Protocol
-
-import jinja2
+from typing import TYPE_CHECKING, Protocol
 
 from ldirector.config.model import MailAddress, SmtpServer, Virtual
 from ldirector.core import wording
 from ldirector.core.events import EventKind, serving_after
+
+if TYPE_CHECKING:
+    import jinja2
 
 log = logging.getLogger(wording.LOGGER_NAME)
 
@@ -105,23 +106,39 @@ def default_sender() -> str:
     return f"{user}@{socket.gethostname()}"
 
 
+class TemplateProblem(Exception):
+    """An alert template that cannot be loaded or rendered; the message says why."""
+
+
 class Renderer:
-    """The alert templates; files in ``override_dir`` replace the shipped ones by name."""
+    """The alert templates; files in ``override_dir`` replace the shipped ones by name.
+
+    jinja2 is loaded at the first mail, not at start: most directors send none.
+    """
 
     def __init__(self, override_dir: Path | None = None) -> None:
-        loaders: list[jinja2.BaseLoader] = []
         if override_dir is None and TEMPLATE_DIR.is_dir():
             override_dir = TEMPLATE_DIR
-        if override_dir is not None:
-            loaders.append(jinja2.FileSystemLoader(override_dir))
-        loaders.append(jinja2.PackageLoader("ldirector", "templates"))
-        # Plain-text mail, not HTML: escaping would mangle addresses and messages.
-        self.env = jinja2.Environment(
-            loader=jinja2.ChoiceLoader(loaders),
-            autoescape=False,  # noqa: S701
-            undefined=jinja2.StrictUndefined,
-            keep_trailing_newline=True,
-        )
+        self.override_dir = override_dir
+        self._env: jinja2.Environment | None = None
+
+    @property
+    def env(self) -> jinja2.Environment:
+        if self._env is None:
+            import jinja2
+
+            loaders: list[jinja2.BaseLoader] = []
+            if self.override_dir is not None:
+                loaders.append(jinja2.FileSystemLoader(self.override_dir))
+            loaders.append(jinja2.PackageLoader("ldirector", "templates"))
+            # Plain-text mail, not HTML: escaping would mangle addresses and messages.
+            self._env = jinja2.Environment(
+                loader=jinja2.ChoiceLoader(loaders),
+                autoescape=False,  # noqa: S701
+                undefined=jinja2.StrictUndefined,
+                keep_trailing_newline=True,
+            )
+        return self._env
 
     def render(self, event: Event, status: str, host: str, subject: str) -> tuple[str, str]:
         values = {
@@ -134,9 +151,14 @@ class Renderer:
             "servicename": event.settings.servicename,
             "comment": event.settings.comment,
         }
-        subject = subject or self.env.get_template("alert_subject.j2").render(values)
-        subject = " ".join(subject.split())
-        body = self.env.get_template("alert_body.j2").render(values, subject=subject)
+        import jinja2
+
+        try:
+            subject = subject or self.env.get_template("alert_subject.j2").render(values)
+            subject = " ".join(subject.split())
+            body = self.env.get_template("alert_body.j2").render(values, subject=subject)
+        except jinja2.TemplateError as exc:
+            raise TemplateProblem(_reason(exc)) from exc
         return subject, body.rstrip("\n") + "\n"
 
 
@@ -316,8 +338,8 @@ class Alerter:
             log.info(wording.emailalert_message(str(outgoing.message["Subject"])))
             async with asyncio.timeout(self.send_timeout):
                 await self.transport.send(outgoing)
-        except jinja2.TemplateError as exc:
-            log.error("emailalert template error: %s", _reason(exc))
+        except TemplateProblem as exc:
+            log.error("emailalert template error: %s", exc)
         except Exception as exc:  # building or sending: this mail is lost, the next one is not
             log.error("emailalert failed: %s: %s", event.message, _reason(exc))
 
