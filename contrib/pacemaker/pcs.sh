@@ -1,8 +1,9 @@
 #!/bin/sh
 # Pacemaker (pcs) for an ldirector director pair: the same layout as crm.txt. ldirector (the
 # ocf:ldirector:ldirector agent, contrib/ocf/ldirector) runs as a clone on both nodes, so each
-# keeps the table warm and runs its sync daemons; the virtual IP (IPaddr2) moves and must run
-# where ldirector runs. docs/pair.md explains it. Run once, on one node of the cluster.
+# keeps the table warm and runs its sync daemons; the virtual IP and, with NAT, the reals'
+# gateway (IPaddr2, one group) move and must run where ldirector runs. docs/pair.md explains
+# it. Run once, on one node of the cluster.
 set -eu
 
 pcs resource create ldirector ocf:ldirector:ldirector \
@@ -12,7 +13,13 @@ pcs resource create ldirector ocf:ldirector:ldirector \
     clone interleave=true
 
 pcs resource create vip ocf:heartbeat:IPaddr2 \
-    ip=192.0.2.20 cidr_netmask=32 nic=eth0 \
+    ip=192.0.2.20 cidr_netmask=32 nic=eth1 \
+    op monitor interval=5s timeout=20s \
+    --group director
+
+# NAT: the reals' default gateway moves with the VIP. Direct routing: leave gw out.
+pcs resource create gw ocf:heartbeat:IPaddr2 \
+    ip=198.51.100.1 cidr_netmask=32 nic=eth0 \
     op monitor interval=5s timeout=20s \
     --group director
 
