@@ -11,7 +11,9 @@ kernel table as the live manager keeps it. What differs from a live engine:
   daemon wires no email and no execute= instances;
 - a kernel without IPVS reads as an empty table, so the desired table and health still show;
 - :class:`ShadowMonitor` compares the two tables every second, per virtual and per real, with
-  ``ldirector.core.divergence``, and logs each divergence episode as it starts and ends.
+  ``ldirector.core.divergence``, and logs each divergence episode as it starts and ends; one that
+  begins just after a reload may last twice as long and still be timing (the live manager is
+  reloading too), and a virtual whose reals agree is explained by its fallback or its settings.
 """
 
 from __future__ import annotations
@@ -21,11 +23,11 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Collection, Iterator, Sequence
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from ldirector.config.model import Config
 from ldirector.core import divergence
-from ldirector.core.desired import service_key
+from ldirector.core.desired import fallback_dest, service, service_key
 from ldirector.core.divergence import Kind, Report, Tracker, Verdict
 from ldirector.core.text import safe_text
 from ldirector.core.wording import localtime
@@ -33,7 +35,7 @@ from ldirector.engine.engine import Engine
 from ldirector.engine.writer import TableWriter
 from ldirector.ipvs.backend import IpvsBackend, IpvsError
 from ldirector.ipvs.ops import Op, op_service_key
-from ldirector.ipvs.types import IpvsTable, ServiceKey
+from ldirector.ipvs.types import DestKey, IpvsTable, Service, ServiceKey, VirtualService
 from ldirector.observe.snapshot import Counters, RealStatus, Snapshot, VirtualStatus
 from ldirector.state.owned import OwnedStore
 
@@ -137,6 +139,8 @@ class ReadOnlyBackend:
         self._factory = factory
         self._inner: IpvsBackend | None = None
         self.unavailable: str | None = None
+        #: The table the last dump read: what the comparison explains a divergence with.
+        self.last = IpvsTable()
 
     async def dump(self) -> IpvsTable:
         try:
@@ -151,8 +155,10 @@ class ReadOnlyBackend:
                     exc,
                 )
             self.unavailable = str(exc) or type(exc).__name__
-            return IpvsTable()
+            self.last = IpvsTable()
+            return self.last
         self.unavailable = None
+        self.last = table
         return table
 
     async def apply(self, ops: Sequence[Op]) -> None:
@@ -183,8 +189,31 @@ def tolerance(config: Config, interval: float = COMPARE_INTERVAL) -> dict[str, f
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class Expected:
+    """What ldirector wants of a virtual beside its reals, and what the kernel holds of it:
+    enough to say why a virtual whose reals all agree still differs."""
+
+    service: Service
+    fallback: DestKey | None
+    kernel: VirtualService | None
+
+
+def expectations(config: Config, kernel: IpvsTable) -> dict[str, Expected]:
+    """Per virtual (by service name): its wanted settings and fallback, and the kernel's."""
+    out: dict[str, Expected] = {}
+    for v in config.virtuals:
+        key = service_key(v)
+        fallback = fallback_dest(v, v.fallback).key if v.fallback is not None else None
+        out.setdefault(str(key), Expected(service(v), fallback, kernel.services.get(key)))
+    return out
+
+
 def verdicts(
-    snap: Snapshot, tolerances: dict[str, float], no_kernel: bool = False
+    snap: Snapshot,
+    tolerances: dict[str, float],
+    no_kernel: bool = False,
+    expected: dict[str, Expected] | None = None,
 ) -> list[Verdict]:
     """One verdict per virtual and per real of ``snap``; none without a kernel table."""
     if no_kernel:
@@ -192,20 +221,50 @@ def verdicts(
     out: list[Verdict] = []
     for v in snap.virtuals:
         tol = tolerances.get(v.service, 0.0)
-        out.append(Verdict(v.service, v.matches, "" if v.matches else _virtual_cause(v), tol))
+        cause = "" if v.matches else _virtual_cause(v, (expected or {}).get(v.service))
+        out.append(Verdict(v.service, v.matches, cause, tol))
         for r in v.reals:
             cause = "" if r.matches else _real_cause(r)
             out.append(Verdict(f"{v.service} {r.real}", r.matches, cause, tol))
     return out
 
 
-def _virtual_cause(v: VirtualStatus) -> str:
+def _virtual_cause(v: VirtualStatus, expected: Expected | None = None) -> str:
     if not v.in_kernel:
         return "kernel does not hold the virtual service; ldirector wants it"
     wrong = [r.real for r in v.reals if not r.matches]
     if wrong:
         return "reals differ: " + ", ".join(wrong)
+    have = expected.kernel if expected is not None else None
+    if expected is not None and have is not None:
+        if have.service != expected.service:
+            return (
+                f"kernel holds the service with {_settings(have.service)};"
+                f" ldirector wants {_settings(expected.service)}"
+            )
+        fallback = expected.fallback
+        if fallback is not None:
+            held = fallback in have.dests
+            serving = any(r.desired_weight for r in v.reals)
+            if held and serving:
+                return (
+                    f"kernel holds the fallback {fallback}; ldirector wants it out (a real serves)"
+                )
+            if not held and not serving:
+                return f"kernel does not hold the fallback {fallback}; ldirector wants it in"
     return f"kernel differs in the service or its fallback (kernel/wanted extra: {v.fallback})"
+
+
+def _settings(svc: Service) -> str:
+    persistent = (
+        f"persistent {svc.persistent} s" if svc.persistent is not None else "no persistence"
+    )
+    words = [f"scheduler {svc.scheduler}", persistent, f"netmask /{svc.prefix}"]
+    if svc.flags:
+        words.append(f"flags {int(svc.flags):#x}")
+    if svc.pe_name:
+        words.append(f"pe {svc.pe_name}")
+    return ", ".join(words)
 
 
 def _real_cause(r: RealStatus) -> str:
@@ -230,7 +289,10 @@ class ShadowEngine(Engine):
         self.monitor = ShadowMonitor(self)
 
     async def reload(self, config: Config) -> None:
+        # Before (a comparison may run while the reload is under way) and after.
+        self.monitor.reloaded()
         await super().reload(shadow_config(config))
+        self.monitor.reloaded()
 
     async def snapshot(self, name: str = "") -> Snapshot:
         snap = await super().snapshot(name)
@@ -253,14 +315,33 @@ class ShadowMonitor:
         self._engine = engine
         self._wall = wall
         self.tracker = Tracker(started=wall())
+        #: Wall-clock time of the shadow's last reload, None before the first.
+        self._reloaded: float | None = None
+
+    def reloaded(self) -> None:
+        """The shadow took a new config: the live manager is (or soon will be) reloading too."""
+        self._reloaded = self._wall()
 
     def report(self) -> Report:
         return self.tracker.report(self._wall())
 
+    def tolerances(self, now: float) -> dict[str, float]:
+        """:func:`tolerance`, doubled for divergences that begin within it after a reload:
+        both managers then re-read the file, and ldirectord re-runs its whole start (with its
+        add-then-delete of the reals it finds missing, B12) and a full round of checks before
+        it acts on a check again."""
+        out = tolerance(self._engine.config)
+        if self._reloaded is None:
+            return out
+        since = now - self._reloaded
+        return {item: 2 * tol if since <= tol else tol for item, tol in out.items()}
+
     async def compare(self) -> None:
         engine = self._engine
+        tolerances = self.tolerances(self._wall())
         snap = await Engine.snapshot(engine)
-        found = verdicts(snap, tolerance(engine.config), engine.reader.unavailable is not None)
+        expected = expectations(engine.config, engine.reader.last)
+        found = verdicts(snap, tolerances, engine.reader.unavailable is not None, expected)
         for episode in self.tracker.update(found, self._wall()):
             log.info("%s", episode_line(episode))
         engine.shadow_writer.forget({v.item for v in found if v.agrees})

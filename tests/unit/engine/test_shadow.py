@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+from ipaddress import ip_address
 from pathlib import Path
 
 import pytest
@@ -13,12 +14,14 @@ from ldirector.core.divergence import Kind
 from ldirector.engine.shadow import (
     ReadOnlyBackend,
     ShadowEngine,
+    ShadowMonitor,
     shadow_config,
     tolerance,
     would,
 )
 from ldirector.ipvs.backend import IpvsBackend, IpvsError
-from ldirector.ipvs.types import IpvsTable
+from ldirector.ipvs.ops import AddDest, DelDest, EditService
+from ldirector.ipvs.types import Dest, Forward, InetServiceKey, IpvsTable, Protocol, Service
 from ldirector.testing import FakeBackend, FakeClock
 from tests.support.engine_world import World, config
 
@@ -172,3 +175,77 @@ async def test_every_line_about_the_table_says_would(caplog: pytest.LogCaptureFi
     assert "shadow: would add virtual server: 127.0.0.100:80" in told
     assert not [m for m in told if m.startswith(("Added", "Deleted", "Restored"))], told
     assert kernel.batches == []
+
+
+async def virtual_cause(kernel: FakeBackend, up: dict[str, bool]) -> str:
+    """The cause the shadow gives for the virtual, its reals agreeing or not."""
+    s = Shadow(kernel, up=up)
+    await s.engine.start()
+    await s.clock.advance(6)
+    await s.engine.monitor.compare()
+    report = (await s.engine.snapshot()).shadow
+    await s.engine.shutdown()
+    assert report is not None
+    return next(i.cause for i in report.items if i.item == SVC)
+
+
+ALL_UP = {"127.0.0.2:8080": True, "127.0.0.3:8080": True}
+FALLBACK = Dest(address=ip_address("127.0.0.1"), port=80, forward=Forward.GATE, weight=1)
+KEY = InetServiceKey(Protocol.TCP, ip_address("127.0.0.100"), 80)
+
+
+async def test_shadow_says_the_kernel_holds_a_fallback_it_wants_out(tmp_path: Path) -> None:
+    kernel = FakeBackend(await live_table(tmp_path))
+    await kernel.apply([AddDest(KEY, FALLBACK)])  # a fallback left in beside serving reals
+    cause = await virtual_cause(kernel, ALL_UP)
+    assert cause == "kernel holds the fallback 127.0.0.1:80; ldirector wants it out (a real serves)"
+
+
+async def test_shadow_says_the_kernel_lacks_a_fallback_it_wants_in(tmp_path: Path) -> None:
+    kernel = FakeBackend(await live_table(tmp_path))
+    # The reals are gone (down for the live manager too), and nothing brought the fallback in.
+    dests = kernel.table.services[KEY].dests
+    await kernel.apply([DelDest(KEY, key) for key in dests])
+    cause = await virtual_cause(kernel, {})
+    assert cause == "kernel does not hold the fallback 127.0.0.1:80; ldirector wants it in"
+
+
+async def test_shadow_names_the_service_settings_that_differ(tmp_path: Path) -> None:
+    kernel = FakeBackend(await live_table(tmp_path))
+    edited = Service(key=KEY, scheduler="rr", persistent=300)
+    await kernel.apply([EditService(edited)])
+    cause = await virtual_cause(kernel, ALL_UP)
+    assert cause == (
+        "kernel holds the service with scheduler rr, persistent 300 s, netmask /32;"
+        " ldirector wants scheduler wrr, no persistence, netmask /32"
+    )
+
+
+async def kind_later(tmp: Path, reload: bool, later: float) -> tuple[Kind, ShadowMonitor]:
+    """The kind of the divergence on .3 ``later`` seconds after it began, with or without a
+    reload of the shadow just before."""
+    kernel = FakeBackend(await live_table(tmp))
+    s = Shadow(kernel, up={"127.0.0.2:8080": True})  # ldirector sees .3 down
+    wall = [1000.0]
+    s.engine.monitor = ShadowMonitor(s.engine, wall=lambda: wall[0])
+    await s.engine.start()
+    if reload:
+        await s.engine.reload(config(TEXT))
+    await s.clock.advance(6)
+    await s.engine.monitor.compare()  # the divergence begins
+    wall[0] += later
+    report = s.engine.monitor.report()
+    await s.engine.shutdown()
+    return {e.item: e.kind for e in report.episodes}[f"{SVC} 127.0.0.3:8080"], s.engine.monitor
+
+
+async def test_a_divergence_right_after_a_reload_gets_twice_the_tolerance(tmp_path: Path) -> None:
+    """ldirectord re-runs its whole start and a check round at a reload: a real it adds late
+    then is timing, where the same divergence at any other moment is a disagreement."""
+    tol = tolerance(config(TEXT))[SVC]
+    plain, _ = await kind_later(tmp_path / "plain", False, 1.5 * tol)
+    reloaded, monitor = await kind_later(tmp_path / "reloaded", True, 1.5 * tol)
+    assert (plain, reloaded) == (Kind.DISAGREEMENT, Kind.ONGOING)
+    assert monitor.tolerances(1000.0)[SVC] == 2 * tol
+    # A divergence that begins later than one tolerance after the reload gets the usual one.
+    assert monitor.tolerances(1000.0 + tol + 1)[SVC] == tol
