@@ -8,14 +8,9 @@ import dataclasses
 import os
 import shutil
 import subprocess
-from collections.abc import Callable, Iterator
 
 import aiohttp
 import pytest
-from prometheus_client.metrics_core import Metric
-from prometheus_client.openmetrics import parser as openmetrics_parser
-from prometheus_client.parser import text_string_to_metric_families
-from prometheus_client.samples import Sample
 
 import ldirector
 from ldirector.core.divergence import Report
@@ -26,6 +21,7 @@ from ldirector.observe.snapshot import Snapshot, build
 from ldirector.observe.syncd import SyncDaemonStatus, SyncStatus
 from tests.support.fake_daemon import FakeDaemon, serving
 from tests.support.observe_world import R2, R3, config, dest, snapshot, table
+from tests.support.promtext import openmetrics_families, samples, value
 
 WEB80 = "tcp:127.0.0.100:80"
 
@@ -36,26 +32,6 @@ virtual=127.0.0.100:80
 	fallback=127.0.0.9:8080 masq
 	service=http
 """
-
-
-#: prometheus-client's OpenMetrics parser, which it ships without annotations.
-openmetrics_families: Callable[[str], Iterator[Metric]] = (
-    openmetrics_parser.text_string_to_metric_families
-)
-
-
-def samples(text: str, fmt: Format = Format.TEXT) -> dict[str, list[Sample]]:
-    parse = openmetrics_families if fmt is Format.OPENMETRICS else text_string_to_metric_families
-    found: dict[str, list[Sample]] = {}
-    for family in parse(text):
-        for sample in family.samples:
-            found.setdefault(sample.name, []).append(sample)
-    return found
-
-
-def value(found: dict[str, list[Sample]], name: str, **labels: str) -> float:
-    (match,) = [s for s in found[name] if all(s.labels.get(k) == v for k, v in labels.items())]
-    return match.value
 
 
 def odd_snapshot() -> Snapshot:

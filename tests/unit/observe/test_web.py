@@ -15,8 +15,6 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from aiohttp import web
-from prometheus_client.parser import text_string_to_metric_families
-from prometheus_client.samples import Sample
 
 from ldirector.observe import endpoint as ldendpoint
 from ldirector.observe import web as ldweb
@@ -26,19 +24,7 @@ from ldirector.observe.shared import SharedSnapshots
 from ldirector.observe.snapshot import Snapshot
 from tests.support.fake_daemon import BlindDaemon, FakeDaemon, serving
 from tests.support.observe_world import BigWorld, snapshot
-
-
-def samples(text: str) -> dict[str, list[Sample]]:
-    found: dict[str, list[Sample]] = {}
-    for family in text_string_to_metric_families(text):
-        for sample in family.samples:
-            found.setdefault(sample.name, []).append(sample)
-    return found
-
-
-def value(found: dict[str, list[Sample]], name: str, **labels: str) -> float:
-    (match,) = [s for s in found[name] if all(s.labels.get(k) == v for k, v in labels.items())]
-    return match.value
+from tests.support.promtext import samples, value
 
 
 def test_metrics_parse_and_carry_every_figure() -> None:
