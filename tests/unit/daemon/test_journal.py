@@ -25,17 +25,13 @@ from ldirector.core.events import LOG_FIELDS, EventKind, Phase, about_real, fiel
 from ldirector.daemon import journal, logs
 from ldirector.ipvs.types import DestKey
 from tests.support.engine_world import World
+from tests.support.loggers import restore_ldirector_logger
 
 
 @pytest.fixture(autouse=True)
 def _logger_restored() -> Iterator[None]:
     yield
-    logger = logging.getLogger(wording.LOGGER_NAME)
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-        handler.close()
-    logger.propagate = True  # configure() turned it off; later tests' caplog needs it
-    logger.setLevel(logging.NOTSET)  # and set a level that would let INFO through
+    restore_ldirector_logger()
 
 
 @pytest.fixture

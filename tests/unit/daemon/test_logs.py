@@ -18,6 +18,7 @@ import pytest
 from ldirector.core import wording
 from ldirector.core.text import redact
 from ldirector.daemon import logs
+from tests.support.loggers import restore_ldirector_logger
 
 LOCALTIME = r"\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}"
 
@@ -29,12 +30,7 @@ def utc(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     yield
     monkeypatch.undo()
     time.tzset()
-    logger = logging.getLogger(wording.LOGGER_NAME)
-    for handler in list(logger.handlers):
-        logger.removeHandler(handler)
-        handler.close()
-    logger.propagate = True  # configure() turned it off; later tests' caplog needs it
-    logger.setLevel(logging.NOTSET)  # and set a level that would let INFO through
+    restore_ldirector_logger()
 
 
 def test_localtime_is_perls_scalar_localtime() -> None:
