@@ -45,7 +45,10 @@ RESYNC = 2.0
 #: The bar: a real's failure is in the kernel within one interval plus one timeout plus 1 s.
 BAR = CHECKINTERVAL + CHECKTIMEOUT + 1.0
 RATE = 25.0
-REQUEST_TIMEOUT = 5.0
+#: A request's bound. TCP resends a lost SYN after 1 s and again 2 s later, so a connection
+#: whose SYN the emulated network lost twice needs 3 s and more; a reply still missing after
+#: 10 s is a request lost.
+REQUEST_TIMEOUT = 10.0
 #: Every helper process ends by itself after this many seconds, whatever happens to the test.
 LIFETIME = 3600.0
 STATUS_PORT = 9555
@@ -398,6 +401,10 @@ class Rig:
         if failed:
             kinds = Counter(r.outcome for r in failed)
             row.notes.append(f"failed requests: {dict(kinds.most_common(5))}")
+            row.notes += [
+                f"{r.outcome} begun at +{r.start - start:.2f}s, ended after {r.end - r.start:.2f}s"
+                for r in failed[:5]
+            ]
         self.sampler.sample()
         row.peak_rss_mb = self.sampler.peak_hwm_kb / 1024
         row.peak_fds = self.sampler.peak_fds

@@ -58,9 +58,9 @@ asyncio.run(main())
 #: The client: ``rate`` requests a second to VIP:PORT, each on a new connection (so IPVS
 #: schedules each one), each bounded by ``timeout`` seconds, at most ``rate * lifetime`` in
 #: all. Every request is one line in the output file: ``START END OUTCOME``, where OUTCOME is
-#: ``ok NAME`` or what went wrong (refused, reset, eof, timeout, error ERRNO, bad ...). Each
-#: write (every 0.2 s) ends with ``flush NOW OLDEST``: every request begun before OLDEST is
-#: in the file.
+#: ``ok NAME`` or what went wrong (refused, reset, eof, timeout connecting, timeout waiting
+#: for the reply, error ERRNO, bad ...). Each write (every 0.2 s) ends with ``flush NOW
+#: OLDEST``: every request begun before OLDEST is in the file.
 CLIENT = r"""
 import asyncio, errno, sys, time
 vip, port, rate, lifetime, timeout, out = sys.argv[1:7]
@@ -104,7 +104,7 @@ async def one(n):
             transport, _ = await loop.create_connection(lambda: Exchange(done), vip, port)
             outcome = await done
     except TimeoutError:
-        outcome = "timeout"
+        outcome = "timeout waiting for the reply" if transport else "timeout connecting"
     except ConnectionRefusedError:
         outcome = "refused"
     except ConnectionResetError:
