@@ -14,7 +14,7 @@ out, disabled, until ``enable``.
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from ipaddress import ip_address
 
@@ -68,15 +68,19 @@ def draining(now: float, timeout: float = DEFAULT_DRAIN_TIMEOUT) -> HoldEntry:
 
 
 def settle(
-    entries: Mapping[RealKey, HoldEntry], actual: IpvsTable, now: float
+    entries: Mapping[RealKey, HoldEntry],
+    actual: IpvsTable,
+    now: float,
+    within: Collection[ServiceKey] | None = None,
 ) -> dict[RealKey, HoldEntry]:
     """The drains that are over: connections gone, the real gone, or the bound passed.
 
+    ``within``: ``actual`` holds only these services, so only their drains can be judged.
     Returns only the entries that change (each becomes a disable).
     """
     done: dict[RealKey, HoldEntry] = {}
     for key, entry in entries.items():
-        if entry.hold is not Hold.DRAINING:
+        if entry.hold is not Hold.DRAINING or (within is not None and key.service not in within):
             continue
         vs = actual.services.get(key.service)
         dest = vs.dests.get(key.dest) if vs else None

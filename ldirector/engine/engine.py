@@ -361,14 +361,20 @@ class Engine:
     ) -> None:
         """Dump, diff against the desired table, apply. Errors are logged, never raised.
 
-        ``only`` limits the comparison to these services (those whose reals' health moved).
+        ``only`` limits the comparison to these services (those whose reals' health moved), and
+        the dump to them: a failure reaches the kernel without reading every real of every
+        service first.
         """
         async with self._writer.lock:
             try:
                 if actual is None:
-                    actual = await self._writer.backend.dump()
-                self._writer.claim(self._service_keys(), actual)
-                settled = self.holds.settle(actual)  # drains that are over become disables
+                    actual = await self._writer.backend.dump(only)
+                if only is None:
+                    # Ownership needs the whole table; a partial reconcile only edits services
+                    # the config has, which every full one before it has claimed.
+                    self._writer.claim(self._service_keys(), actual)
+                # Drains that are over become disables.
+                settled = self.holds.settle(actual, only)
                 holds = self._observed.agents.holds(self.holds.view())
                 weights = self._observed.weighting.weights
                 desired = self._observed.layout.desired(

@@ -142,7 +142,8 @@ class ReadOnlyBackend:
         #: The table the last dump read: what the comparison explains a divergence with.
         self.last = IpvsTable()
 
-    async def dump(self) -> IpvsTable:
+    async def dump(self, only: Collection[ServiceKey] | None = None) -> IpvsTable:
+        # Always the whole table: a divergence is explained against everything the kernel has.
         try:
             if self._inner is None:
                 self._inner = self._factory()

@@ -16,7 +16,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 
 from ldirector.config.model import Config
 from ldirector.ipvs.backend import ApplyError, IpvsBackend
-from ldirector.ipvs.ops import Op
+from ldirector.ipvs.ops import AddService, DelService, Op
 from ldirector.ipvs.toggles import ToggleError
 from ldirector.ipvs.types import IpvsTable, ServiceKey
 from ldirector.observe.snapshot import Counters
@@ -88,9 +88,21 @@ class TableWriter:
             self._counters.op_errors += len(exc.failures)
             for failure in exc.failures:
                 log.error("%s", failure)
-            tell(_taken(ops, exc))
+            taken = _taken(ops, exc)
+            self._disown(taken)
+            tell(taken)
             return
+        self._disown(ops)
         tell(ops)
+
+    def _disown(self, taken: Sequence[Op]) -> None:
+        """Stop owning the services the kernel just deleted: a partial reconcile (which does
+        not claim) must not leave a deleted service owned until the next full one."""
+        gone = {op.key for op in taken if isinstance(op, DelService)}
+        if gone & self.owned:
+            gone -= {op.service.key for op in taken if isinstance(op, AddService)}
+            self.owned -= gone
+            self._store.save(self.owned)
 
     async def write_sysctls(self, config: Config) -> None:
         """The kernel toggles ``config`` asks for; a failure is logged, never raised."""

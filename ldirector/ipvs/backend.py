@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import errno as errnos
 import os
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Protocol
 
 from ldirector.ipvs.ops import AddDest, AddService, DelDest, DelService, EditDest, EditService, Op
 from ldirector.ipvs.sync import DaemonState, SyncDaemon
-from ldirector.ipvs.types import IpvsTable
+from ldirector.ipvs.types import IpvsTable, ServiceKey
 
 
 class IpvsError(Exception):
@@ -47,8 +47,9 @@ class ApplyError(IpvsError):
 class IpvsBackend(Protocol):
     """Reads and changes one IPVS table."""
 
-    async def dump(self) -> IpvsTable:
-        """Return the whole table, with counters."""
+    async def dump(self, only: Collection[ServiceKey] | None = None) -> IpvsTable:
+        """Return the whole table, with counters; with ``only``, just those of these services
+        the kernel has (a transition reads the services it moves, not every real)."""
         ...
 
     async def apply(self, ops: Sequence[Op]) -> None:

@@ -17,13 +17,13 @@ import logging
 import os
 import socket
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 
 from ldirector.ipvs import decode, genl
 from ldirector.ipvs.backend import ApplyError, IpvsError, IpvsUnavailable, daemon_error, op_error
 from ldirector.ipvs.ops import Op
 from ldirector.ipvs.sync import DaemonState, SyncDaemon
-from ldirector.ipvs.types import ForeignService, IpvsTable
+from ldirector.ipvs.types import ForeignService, IpvsTable, ServiceKey
 
 log = logging.getLogger(__name__)
 
@@ -202,25 +202,31 @@ class NetlinkBackend:
                 ) from None
             raise
 
-    async def dump(self) -> IpvsTable:
-        """Every service with its destinations and counters (one dump plus one per service)."""
+    async def dump(self, only: Collection[ServiceKey] | None = None) -> IpvsTable:
+        """Every service with its destinations and counters (one dump plus one per service);
+        with ``only``, the destinations of just those services are asked for."""
         async with self._lock:
             sock = await self._socket()
             try:
-                return await self._dump_table(sock)
+                return await self._dump_table(sock, only)
             except BaseException:
                 # An unfinished dump keeps the socket busy (EBUSY for the next one): replace it.
                 await self.close()
                 raise
 
-    async def _dump_table(self, sock: socket.socket) -> IpvsTable:
+    async def _dump_table(
+        self, sock: socket.socket, only: Collection[ServiceKey] | None = None
+    ) -> IpvsTable:
         seq = next(self._seq)
         replies = await self._dump(sock, seq, genl.dump_services_request(self._family, seq))
         entries: list[decode.Entry] = []
         for svc in map(decode.service, replies):
             if isinstance(svc, ForeignService):
                 # Its key may be unreadable, and ldirector leaves all of it alone: no reals asked.
-                entries.append((svc, ()))
+                if only is None or svc.key in only:
+                    entries.append((svc, ()))
+                continue
+            if only is not None and svc.key not in only:
                 continue
             seq = next(self._seq)
             request = genl.dump_dests_request(self._family, seq, svc.key)

@@ -15,14 +15,14 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
 
 from ldirector.core import holds as rules
 from ldirector.core.desired import RealKey
 from ldirector.core.holds import Hold, HoldEntry
-from ldirector.ipvs.types import DestKey, IpvsTable, parse_service_key
+from ldirector.ipvs.types import DestKey, IpvsTable, ServiceKey, parse_service_key
 from ldirector.state.atomicfile import StateFile
 
 log = logging.getLogger(__name__)
@@ -150,12 +150,15 @@ class Holds:
         self._replace(changed)
         return True
 
-    def settle(self, actual: IpvsTable) -> list[RealKey]:
+    def settle(
+        self, actual: IpvsTable, within: Collection[ServiceKey] | None = None
+    ) -> list[RealKey]:
         """Turn finished drains into disables; return the reals whose drain ended.
 
-        Called at every reconcile, so a save that failed earlier is retried here too.
+        ``within``: ``actual`` holds just these services. Called at every reconcile, so a save
+        that failed earlier is retried here too.
         """
-        done = rules.settle(self.current, actual, self._now())
+        done = rules.settle(self.current, actual, self._now(), within)
         if done:
             for key in done:
                 log.info("drain of %s finished: removing it", key)

@@ -37,7 +37,8 @@ DEFAULT_MAXLEN = 1472
 
 
 class FakeBackend:
-    """A dict-based IPVS table. ``batches`` holds every op list passed to :meth:`apply`.
+    """A dict-based IPVS table. ``batches`` holds every op list passed to :meth:`apply`,
+    ``dumps`` what each :meth:`dump` asked for.
 
     ``interfaces`` names the network interfaces a sync daemon may use (None: any name).
     """
@@ -52,6 +53,8 @@ class FakeBackend:
         self._daemons: dict[DaemonState, SyncDaemon] = {}
         self._interfaces = None if interfaces is None else frozenset(interfaces)
         self.batches: list[list[Op]] = []
+        #: Every dump asked for: None for the whole table, else the services asked for.
+        self.dumps: list[frozenset[ServiceKey] | None] = []
         self.fail_next: dict[int, int] = {}  # op index in the next batch -> errno to inject
         table = table or IpvsTable()
         for vs in table:
@@ -91,9 +94,10 @@ class FakeBackend:
             )
         return IpvsTable.of(*readable, foreign=foreign)
 
-    async def dump(self) -> IpvsTable:
-        """Return the current table."""
-        return self.table
+    async def dump(self, only: Collection[ServiceKey] | None = None) -> IpvsTable:
+        """Return the current table (with ``only``, just those services)."""
+        self.dumps.append(None if only is None else frozenset(only))
+        return self.table if only is None else self.table.only(only)
 
     async def apply(self, ops: Sequence[Op]) -> None:
         """Apply every op; raise ApplyError for those the kernel would refuse."""

@@ -28,7 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from pathlib import Path
 
 from ldirector.config import loads
@@ -37,11 +37,10 @@ from ldirector.engine import Engine
 from ldirector.ipvs.netlink import NetlinkBackend
 from ldirector.ipvs.ops import EditDest, Op
 from ldirector.ipvs.sync import DaemonState, SyncDaemon
-from ldirector.ipvs.types import IpvsTable
+from ldirector.ipvs.types import IpvsTable, ServiceKey
+from tests.bench.benchtools import NS, build_network, real_address, sh, teardown_network
 
 ROOT = Path(__file__).resolve().parents[2]
-
-NS = "ldb-reals"
 
 
 def health_server() -> str:
@@ -54,37 +53,6 @@ def health_server() -> str:
 
 
 PER_VIRTUAL = 100
-
-
-def real_address(i: int) -> str:
-    return f"10.80.{i // 250}.{i % 250 + 1}"
-
-
-def sh(*argv: str, stdin: str | None = None) -> None:
-    subprocess.run(argv, input=stdin, text=True, check=True, timeout=300, capture_output=True)
-
-
-def build_network(reals: int) -> None:
-    """One namespace holding every real address, reached from the director through a veth."""
-    subprocess.run(["ip", "netns", "del", NS], capture_output=True, check=False)
-    subprocess.run(["ip", "link", "del", "e-bench"], capture_output=True, check=False)
-    sh("ip", "netns", "add", NS)
-    sh("ip", "-n", NS, "link", "set", "lo", "up")
-    sh("ip", "link", "add", "e-bench", "type", "veth", "peer", "name", "eth0", "netns", NS)
-    sh("ip", "addr", "add", "10.79.0.1/24", "dev", "e-bench")
-    sh("ip", "link", "set", "e-bench", "up")
-    sh("ip", "-n", NS, "addr", "add", "10.79.0.2/24", "dev", "eth0")
-    sh("ip", "-n", NS, "link", "set", "eth0", "up")
-    sh("ip", "-n", NS, "route", "add", "default", "via", "10.79.0.1")
-    batch = "".join(f"addr add {real_address(i)}/32 dev lo\n" for i in range(reals))
-    sh("ip", "-n", NS, "-batch", "-", stdin=batch)
-    # One route for all of them: the director keeps a single neighbour entry.
-    sh("ip", "route", "add", "10.80.0.0/16", "via", "10.79.0.2")
-
-
-def teardown_network() -> None:
-    subprocess.run(["ip", "netns", "del", NS], capture_output=True, check=False)
-    subprocess.run(["ip", "link", "del", "e-bench"], capture_output=True, check=False)
 
 
 def config_text(reals: int, interval: float, timeout: float, check: str) -> str:
@@ -137,8 +105,8 @@ class TimedBackend:
         """Resolves with the moment a batch giving ``address`` weight 0 was applied."""
         return self._watch.setdefault(address, asyncio.get_running_loop().create_future())
 
-    async def dump(self) -> IpvsTable:
-        return await self.inner.dump()
+    async def dump(self, only: Collection[ServiceKey] | None = None) -> IpvsTable:
+        return await self.inner.dump(only)
 
     async def apply(self, ops: Sequence[Op]) -> None:
         try:

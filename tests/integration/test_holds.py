@@ -7,7 +7,7 @@ import asyncio
 import json
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import replace
 from ipaddress import ip_address
 from pathlib import Path
@@ -25,6 +25,7 @@ from ldirector.ipvs.types import (
     InetServiceKey,
     IpvsTable,
     Protocol,
+    ServiceKey,
     VirtualService,
 )
 from ldirector.observe.stall import StallDetector
@@ -55,7 +56,7 @@ class CountingBackend(FakeBackend):
         super().__init__()
         self.conns: dict[str, tuple[int, int]] = {}
 
-    async def dump(self) -> IpvsTable:
+    async def dump(self, only: Collection[ServiceKey] | None = None) -> IpvsTable:
         return IpvsTable.of(
             *(
                 VirtualService.of(
@@ -67,6 +68,7 @@ class CountingBackend(FakeBackend):
                     ],
                 )
                 for vs in self.table
+                if only is None or vs.key in only
             )
         )
 

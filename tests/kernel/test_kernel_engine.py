@@ -18,7 +18,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Sequence
 from ipaddress import IPv4Address
 from pathlib import Path
 
@@ -30,7 +30,7 @@ from ldirector.ipvs import toggles
 from ldirector.ipvs.netlink import NetlinkBackend, netns_socket
 from ldirector.ipvs.ops import AddDest, DelDest, EditDest, Op
 from ldirector.ipvs.sync import DaemonState, SyncDaemon
-from ldirector.ipvs.types import InetServiceKey, IpvsTable, Protocol
+from ldirector.ipvs.types import InetServiceKey, IpvsTable, Protocol, ServiceKey
 from ldirector.state.owned import OwnedStore
 
 from .vmtools import HEALTH_SERVER, http_get, inside_netns, ipvsadm, ready_processes, sh
@@ -127,8 +127,8 @@ class Recorder:
         self.inner = NetlinkBackend()
         self.ops: list[Op] = []
 
-    async def dump(self) -> IpvsTable:
-        return await self.inner.dump()
+    async def dump(self, only: Collection[ServiceKey] | None = None) -> IpvsTable:
+        return await self.inner.dump(only)
 
     async def apply(self, ops: Sequence[Op]) -> None:
         self.ops.extend(ops)

@@ -151,6 +151,15 @@ async def test_every_attribute_round_trips(kernel: NetlinkBackend) -> None:
     assert await kernel.dump() == IpvsTable()
 
 
+async def test_a_dump_of_some_services_reads_just_those(kernel: NetlinkBackend) -> None:
+    table = every_attribute()
+    await kernel.apply(diff(table, IpvsTable(), set(table.services)))
+    keys = sorted(table.services, key=str)
+    some = {keys[0], keys[-1], InetServiceKey(Protocol.TCP, A4, 9)}  # the last one is absent
+    assert await kernel.dump(some) == table.only({keys[0], keys[-1]})
+    assert await kernel.dump(()) == IpvsTable()
+
+
 async def test_dump_matches_ipvsadm_listing(kernel: NetlinkBackend) -> None:
     table = every_attribute()
     await kernel.apply(diff(table, IpvsTable(), set(table.services)))

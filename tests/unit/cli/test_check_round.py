@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Collection
 from ipaddress import ip_address
 
 from checks.types import CheckSpec, Result, Target
@@ -18,6 +19,7 @@ from ldirector.ipvs.types import (
     IpvsTable,
     Protocol,
     Service,
+    ServiceKey,
     VirtualService,
 )
 from ldirector.testing import FakeBackend
@@ -79,7 +81,7 @@ async def test_seeded_from_the_kernel_like_a_start() -> None:
 
 
 class Unreadable(FakeBackend):
-    async def dump(self) -> IpvsTable:
+    async def dump(self, only: Collection[ServiceKey] | None = None) -> IpvsTable:
         raise IpvsError("the IPVS netlink family is not available (is ip_vs loaded?)")
 
 

@@ -168,3 +168,13 @@ def test_drain_ends_at_its_bound_or_when_the_real_is_gone() -> None:
 
 def test_disable_is_never_settled() -> None:
     assert settle({R2: HoldEntry(Hold.DISABLED, 1.0)}, IpvsTable(), 1e12) == {}
+
+
+def test_a_partial_table_settles_only_the_drains_it_shows() -> None:
+    draining = {R2: HoldEntry(Hold.DRAINING, 100.0, 400.0)}
+    # A table of other services says nothing about R2's connections: its drain goes on.
+    assert settle(draining, IpvsTable(), 150.0, within=()) == {}
+    shown = {R2.service}
+    assert settle(draining, table(dest(2, 0)), 150.0, within=shown) == {
+        R2: HoldEntry(Hold.DISABLED, 150.0)
+    }

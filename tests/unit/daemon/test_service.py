@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import gc
 import resource
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 
 from ldirector.config import MailAddress
@@ -16,7 +16,7 @@ from ldirector.daemon.process import DaemonContext, Settings
 from ldirector.daemon.sdnotify import Notifier
 from ldirector.daemon.service import EngineService, raise_file_limit
 from ldirector.ipvs.backend import IpvsError
-from ldirector.ipvs.types import IpvsTable
+from ldirector.ipvs.types import IpvsTable, ServiceKey
 from ldirector.testing import FakeBackend
 from tests.support.engine_world import World, config
 
@@ -184,10 +184,10 @@ class _Flaky(FakeBackend):
 
     broken = False
 
-    async def dump(self) -> IpvsTable:
+    async def dump(self, only: Collection[ServiceKey] | None = None) -> IpvsTable:
         if self.broken:
             raise IpvsError("cannot read the IPVS table: netlink socket closed")
-        return await super().dump()
+        return await super().dump(only)
 
 
 async def test_a_reload_that_did_not_switch_holds_no_alerts(tmp_path: Path) -> None:

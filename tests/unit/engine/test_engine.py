@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Collection
 from ipaddress import ip_address
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from ldirector.ipvs.types import (
     IpvsTable,
     Protocol,
     Service,
+    ServiceKey,
     VirtualService,
 )
 from ldirector.testing import FakeBackend
@@ -614,10 +616,10 @@ async def test_run_serves_until_stop_and_survives_a_broken_event_handler(
 class _Unreadable(FakeBackend):
     broken = False
 
-    async def dump(self) -> IpvsTable:
+    async def dump(self, only: Collection[ServiceKey] | None = None) -> IpvsTable:
         if self.broken:
             raise IpvsError("cannot read the IPVS table: netlink socket closed")
-        return await super().dump()
+        return await super().dump(only)
 
 
 async def test_unreadable_kernel_keeps_the_previous_config(
@@ -663,4 +665,26 @@ async def test_a_storm_of_transitions_is_applied_in_batches_a_lone_one_at_once(
         if any(target == reals[1] for _, target, _ in w.calls[seen:]):
             break
     assert "  127.0.0.12:8080 w1" not in w.table()
+    await w.engine.shutdown()
+
+
+async def test_a_transition_reads_only_the_service_it_moves(tmp_path: Path) -> None:
+    up = {f"127.0.0.{n}:8080": True for n in range(2, 5)}
+    w = World(BEFORE_HUP, tmp_path, up=up)
+    await w.engine.start()
+    await w.clock.advance(1)
+    assert w.converged()
+    w.ops()
+    w.up["127.0.0.4:8080"] = False
+    ops: list[str] = []
+    for _ in range(100):
+        await w.clock.advance(0.5)
+        if ops := w.ops():
+            break
+    assert ops == ["-d -t 127.0.0.101:80 -r 127.0.0.4:8080"]
+    # The failure's reconcile asked the kernel for 127.0.0.101:80 alone; the resyncs still
+    # compare every service.
+    web2 = InetServiceKey(Protocol.TCP, ip_address("127.0.0.101"), 80)
+    assert w.backend.dumps[-1] == frozenset({web2})
+    assert None in w.backend.dumps
     await w.engine.shutdown()

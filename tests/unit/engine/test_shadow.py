@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Collection
 from ipaddress import ip_address
 from pathlib import Path
 
@@ -21,7 +22,15 @@ from ldirector.engine.shadow import (
 )
 from ldirector.ipvs.backend import IpvsBackend, IpvsError
 from ldirector.ipvs.ops import AddDest, DelDest, EditService
-from ldirector.ipvs.types import Dest, Forward, InetServiceKey, IpvsTable, Protocol, Service
+from ldirector.ipvs.types import (
+    Dest,
+    Forward,
+    InetServiceKey,
+    IpvsTable,
+    Protocol,
+    Service,
+    ServiceKey,
+)
 from ldirector.testing import FakeBackend, FakeClock
 from tests.support.engine_world import World, config
 
@@ -72,7 +81,7 @@ class Shadow:
 
 
 class _NoIpvs(FakeBackend):
-    async def dump(self) -> IpvsTable:
+    async def dump(self, only: Collection[ServiceKey] | None = None) -> IpvsTable:
         raise IpvsError("Protocol not available: is the ip_vs module loaded?")
 
 
