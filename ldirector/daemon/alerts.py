@@ -25,7 +25,7 @@ from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 from ldirector.config.model import MailAddress, SmtpServer, Virtual
 from ldirector.core import wording
@@ -39,7 +39,6 @@ log = logging.getLogger(wording.LOGGER_NAME)
 DAEMON_STATUSES = frozenset({"starting", "running", "stopping", "reloading"})
 SEND_TIMEOUT = 30.0
 QUEUE_SIZE = 256
-TICK_INTERVAL = 1.0
 #: Operators drop alert_subject.j2 / alert_body.j2 here to replace the shipped templates.
 TEMPLATE_DIR = Path("/etc/ldirector/templates")
 _POLICY = policy.SMTP.clone(max_line_length=998)
@@ -227,6 +226,8 @@ class Alerter:
         self._queue: asyncio.Queue[tuple[Event, str, str]] = asyncio.Queue(queue_size)
         self._batch: _Batch | None = None
         self._reminders: dict[tuple[str, str], _Reminder] = {}
+        #: The sender's wait for the next alert, bounded by the next reminder due.
+        self._waiting: asyncio.Timeout | None = None
         self.dropped = 0
 
     # -- engine-facing API ------------------------------------------------------------------
@@ -259,7 +260,7 @@ class Alerter:
             self.status = status
 
     def tick(self) -> None:
-        """Queue every emailalertfreq reminder that is due; call it about once a second."""
+        """Queue every emailalertfreq reminder that is due (the sender calls it when one is)."""
         now = self.clock()
         for reminder in self._reminders.values():
             if reminder.due <= now:
@@ -282,8 +283,24 @@ class Alerter:
         key = (event.virtual, event.server)
         if _reminds(event.kind) and event.settings.freq > 0:
             self._reminders[key] = _Reminder(event, self.clock() + event.settings.freq)
+            self._wake_by(event.settings.freq)
         elif event.kind in (EventKind.ADDED, EventKind.RESTORED, EventKind.PURGED):
             self._reminders.pop(key, None)
+
+    def _next_due(self) -> float | None:
+        """Seconds until the first reminder is due; None when there is none."""
+        if not self._reminders:
+            return None
+        return max(0.0, min(r.due for r in self._reminders.values()) - self.clock())
+
+    def _wake_by(self, seconds: float) -> None:
+        """Make the sender's wait end within ``seconds`` (a reminder was just set)."""
+        waiting = self._waiting
+        if waiting is None:
+            return
+        when = asyncio.get_running_loop().time() + seconds
+        if waiting.when() is None or when < cast(float, waiting.when()):
+            waiting.reschedule(when)
 
     def _enqueue(self, event: Event, subject: str) -> None:
         if not event.settings.recipients or self.status not in event.settings.statuses:
@@ -313,8 +330,9 @@ class Alerter:
     async def run(self) -> None:
         """Send queued alerts one at a time until cancelled; failures are logged and dropped.
 
-        Between alerts (at least once a second) it also queues the due reminders. Nothing one
-        mail does ends this loop: it is the only sender for the daemon's lifetime.
+        Between alerts it also queues the reminders as they fall due; with none set it sleeps
+        until an alert comes. Nothing one mail does ends this loop: it is the only sender for
+        the daemon's lifetime.
         """
         while True:
             try:
@@ -322,10 +340,12 @@ class Alerter:
             except Exception as exc:  # a reminder that cannot be queued must not end the sender
                 log.error("emailalert reminders failed: %s", _reason(exc))
             try:
-                async with asyncio.timeout(TICK_INTERVAL):
+                async with asyncio.timeout(self._next_due()) as self._waiting:
                     event, status, subject = await self._queue.get()
             except TimeoutError:
                 continue
+            finally:
+                self._waiting = None
             try:
                 await self._deliver(event, status, subject)
             finally:

@@ -158,6 +158,33 @@ async def test_settling_sends_only_net_changes_of_a_start_or_reload(
     ]
 
 
+def sender_deadline(alerter: alerts.Alerter) -> str:
+    """Whether the sender is waiting, and whether its wait has a deadline."""
+    waiting = alerter._waiting
+    if waiting is None:
+        return "not waiting"
+    return "no deadline" if waiting.when() is None else "deadline"
+
+
+async def test_the_sender_wakes_for_a_reminder_and_not_before(
+    smtp: tuple[Collector, str],
+) -> None:
+    collector, address = smtp
+    alerter = alerts.Alerter(hostname="h")
+    async with running(alerter):
+        await asyncio.sleep(0.05)
+        assert sender_deadline(alerter) == "no deadline"  # no reminder set: no wake-ups
+        alerter.notify(event(EventKind.QUIESCED, settings(address, freq=1)))
+        await drained(alerter)
+        assert sender_deadline(alerter) == "deadline"  # the reminder bounds the wait at once
+        await asyncio.sleep(1.2)
+        await drained(alerter)
+    assert [m["Subject"] for _, _, m in collector.envelopes] == [
+        "Quiescent real server: 127.0.0.2:80 (127.0.0.1:80) (Weight set to 0)",
+        "Inaccessible real server: 127.0.0.2:80 (127.0.0.1:80)",
+    ]
+
+
 async def test_reminders_every_emailalertfreq_until_restored(smtp: tuple[Collector, str]) -> None:
     collector, address = smtp
     now = [1000.0]
