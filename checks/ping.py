@@ -65,21 +65,37 @@ def _is_reply(
 
 
 async def _attempt(sock: socket.socket, target: Target, raw: bool, ident: int, wait: float) -> bool:
+    # The socket is watched with add_reader rather than loop.sock_recvfrom/sock_sendto, which
+    # uvloop does not implement: the same code runs on asyncio's loop and on uvloop.
     loop = asyncio.get_running_loop()
     af = socket.AF_INET6 if isinstance(target.address, IPv6Address) else socket.AF_INET
     seq = next(_sequence) & 0xFFFF
     addr = (*sockaddr(target)[:1], 0, *sockaddr(target)[2:])
-    await loop.sock_sendto(sock, _echo(af, ident, seq), addr)
+    answered: asyncio.Future[bool] = loop.create_future()
+    want = str(target.address)
+
+    def readable() -> None:
+        while not answered.done():
+            try:
+                packet, source = sock.recvfrom(65535)
+            except (BlockingIOError, InterruptedError):
+                return
+            except OSError as exc:
+                answered.set_exception(exc)
+                return
+            if source[0] == want and _is_reply(af, packet, raw, ident if raw else None, seq):
+                answered.set_result(True)
+
+    loop.add_reader(sock, readable)
     try:
+        # One 64-byte datagram on a fresh socket: the send buffer has room, so it never blocks.
+        sock.sendto(_echo(af, ident, seq), addr)
         async with asyncio.timeout(wait):
-            while True:
-                packet, source = await loop.sock_recvfrom(sock, 65535)
-                if source[0] == str(target.address) and _is_reply(
-                    af, packet, raw, ident if raw else None, seq
-                ):
-                    return True
+            return await answered
     except TimeoutError:
         return False
+    finally:
+        loop.remove_reader(sock)
 
 
 async def check(target: Target, spec: PingSpec) -> Result:

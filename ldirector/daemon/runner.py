@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ldirector.core import wording
-from ldirector.daemon import logs
+from ldirector.daemon import eventloop, logs
 from ldirector.daemon.alerts import Alerter
 from ldirector.daemon.process import (
     ConfigInvalid,
@@ -175,7 +175,7 @@ def serve(
         runner.notifier = notifier
         runner.secret_filter = secret_filter
         runner.destination = destination
-        return asyncio.run(runner.main())
+        return eventloop.run(runner.main())
     except OSError as exc:
         log.error("%s", exc)
         return 1
