@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 
 
@@ -23,11 +23,19 @@ def pin(cpu: int) -> list[str]:
 PAGE = "Test Page"
 
 
-def nginx_conf(tmp: Path, addresses: list[str], port: int) -> str:
-    """One nginx worker answering ``PAGE`` on ``port`` of every address, files kept in ``tmp``."""
+def nginx_conf(tmp: Path, addresses: list[str], port: int, access_log: Path | None = None) -> str:
+    """One nginx worker answering ``PAGE`` on ``port`` of every address, files kept in ``tmp``.
+
+    With ``access_log``, every request is logged there as ``MSEC SERVER_ADDR``.
+    """
     listens = "\n".join(f"listen {a}:{port};" for a in addresses)
     temp = " ".join(
         f"{k}_temp_path {tmp / k};" for k in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    log = (
+        f"log_format bench '$msec $server_addr'; access_log {access_log} bench buffer=64k flush=1s;"
+        if access_log is not None
+        else "access_log off;"
     )
     return f"""
         {"user root;" if os.geteuid() == 0 else ""}
@@ -38,7 +46,7 @@ def nginx_conf(tmp: Path, addresses: list[str], port: int) -> str:
         error_log {tmp / "error.log"} crit;
         events {{ worker_connections 16000; multi_accept on; }}
         http {{
-            access_log off;
+            {log}
             default_type text/plain;
             {temp}
             server {{ {listens} location / {{ return 200 "<html>{PAGE}</html>\\n"; }} }}
@@ -47,22 +55,34 @@ def nginx_conf(tmp: Path, addresses: list[str], port: int) -> str:
 
 
 @contextlib.contextmanager
-def nginx(tmp: Path, addresses: list[str], port: int) -> Iterator[None]:
+def nginx(
+    tmp: Path,
+    addresses: list[str],
+    port: int,
+    *,
+    netns: str | None = None,
+    probe: str | None = None,
+    access_log: Path | None = None,
+) -> Iterator[subprocess.Popen[bytes]]:
     """Run nginx (pinned to CPU 1) serving ``PAGE`` on ``addresses`` until the block ends.
 
-    Ready once the last address accepts a connection; exits the script with nginx's own
-    error when it does not start within 15 s.
+    ``netns`` runs it inside that network namespace (the process yielded is nginx's master,
+    in it); ``probe`` is the address whose answer says it is ready (default the last one).
+    Exits the script with nginx's own error when it does not start within 15 s.
     """
     conf = tmp / "nginx.conf"
-    conf.write_text(nginx_conf(tmp, addresses, port))
-    argv = [*pin(1), "nginx", "-p", str(tmp), "-e", str(tmp / "error.log"), "-c", str(conf)]
+    conf.write_text(nginx_conf(tmp, addresses, port, access_log))
+    inside = ["ip", "netns", "exec", netns] if netns else []
+    argv = [*pin(1), *inside, "nginx", "-p", str(tmp), "-e", str(tmp / "error.log")]
+    argv += ["-c", str(conf)]
     proc = subprocess.Popen(argv, start_new_session=True, stdout=subprocess.DEVNULL)
+    ready = probe or addresses[-1]
     try:
         deadline = time.monotonic() + 15
         while time.monotonic() < deadline:
             with (
                 contextlib.suppress(OSError),
-                socket.create_connection((addresses[-1], port), timeout=0.5),
+                socket.create_connection((ready, port), timeout=0.5),
             ):
                 break
             if proc.poll() is not None:
@@ -70,7 +90,61 @@ def nginx(tmp: Path, addresses: list[str], port: int) -> Iterator[None]:
             time.sleep(0.1)
         else:
             sys.exit("nginx did not start")
-        yield
+        yield proc
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         proc.wait(timeout=10)
+
+
+# --- the VM benchmarks' reals: addresses inside one network namespace --------------------------
+
+#: The namespace holding the VM benchmarks' real addresses (reached through the veth e-bench).
+NS = "ldb-reals"
+
+
+def real_address(i: int) -> str:
+    """The ``i``-th real: 10.80.0.1, ... 10.80.0.250, 10.80.1.1, ... (250 to a /24)."""
+    return f"10.80.{i // 250}.{i % 250 + 1}"
+
+
+def sh(*argv: str, stdin: str | None = None) -> None:
+    subprocess.run(argv, input=stdin, text=True, check=True, timeout=300, capture_output=True)
+
+
+def build_network(reals: int, dead: Collection[int] = ()) -> None:
+    """One namespace holding the real addresses, reached from the director through a veth.
+
+    The reals numbered in ``dead`` get no address: a blackhole route there drops what is sent
+    to them, so connects to them time out.
+    """
+    teardown_network()
+    sh("ip", "netns", "add", NS)
+    sh("ip", "-n", NS, "link", "set", "lo", "up")
+    sh("ip", "link", "add", "e-bench", "type", "veth", "peer", "name", "eth0", "netns", NS)
+    sh("ip", "addr", "add", "10.79.0.1/24", "dev", "e-bench")
+    sh("ip", "link", "set", "e-bench", "up")
+    sh("ip", "-n", NS, "addr", "add", "10.79.0.2/24", "dev", "eth0")
+    sh("ip", "-n", NS, "link", "set", "eth0", "up")
+    sh("ip", "-n", NS, "route", "add", "default", "via", "10.79.0.1")
+    batch = "".join(
+        f"route add blackhole {real_address(i)}/32\n"
+        if i in dead
+        else f"addr add {real_address(i)}/32 dev lo\n"
+        for i in range(reals)
+    )
+    sh("ip", "-n", NS, "-batch", "-", stdin=batch)
+    # One route for all of them: the director keeps a single neighbour entry.
+    sh("ip", "route", "add", "10.80.0.0/16", "via", "10.79.0.2")
+
+
+def blackhole_argvs(address: str) -> Sequence[list[str]]:
+    """The commands that turn a live real of ``build_network`` into a dead one."""
+    return (
+        ["ip", "-n", NS, "addr", "del", f"{address}/32", "dev", "lo"],
+        ["ip", "-n", NS, "route", "add", "blackhole", f"{address}/32"],
+    )
+
+
+def teardown_network() -> None:
+    subprocess.run(["ip", "netns", "del", NS], capture_output=True, check=False)
+    subprocess.run(["ip", "link", "del", "e-bench"], capture_output=True, check=False)
