@@ -156,13 +156,6 @@ def measure_ldirector(kind: str, port: int, seconds: float, concurrency: int, lo
     return Figure(**json.loads(done.stdout.strip().splitlines()[-1]))
 
 
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    # utime, stime, cutime, cstime (fields 14-17; after the comm field they start at index 11)
-    ticks = sum(int(x) for x in fields[11:15])
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
 def measure_ldirectord(kind: str, port: int, seconds: float, tmp: Path) -> Figure:
     work = tmp / f"ldirectord-{kind}"
     work.mkdir()
@@ -216,9 +209,12 @@ def measure_ldirectord(kind: str, port: int, seconds: float, tmp: Path) -> Figur
         if seen[0] < COUNT + 50:
             print(f"ldirectord {kind}: first round not over after {ROUND_LIMIT}s", file=sys.stderr)
         start_checks, start_failed = seen[0], failed[0]
-        start_cpu, started = _cpu_seconds(proc.pid), time.monotonic()
+        start_cpu, started = benchtools.process_cpu_seconds(proc.pid), time.monotonic()
         time.sleep(seconds)
-        checks_done, cpu = seen[0] - start_checks, _cpu_seconds(proc.pid) - start_cpu
+        checks_done, cpu = (
+            seen[0] - start_checks,
+            benchtools.process_cpu_seconds(proc.pid) - start_cpu,
+        )
         elapsed = time.monotonic() - started
         return Figure(checks_done, failed[0] - start_failed, elapsed, cpu)
     finally:

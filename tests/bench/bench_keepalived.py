@@ -90,13 +90,21 @@ def first_request(log: AccessLog, since: float, limit: float) -> float:
 
 
 def measure_window(tool: Tool, nginx_pid: int, seconds: float, run: Run) -> None:
-    before, snmp0, t0 = versus.cpu_seconds(tool.pid), versus.snmp(nginx_pid), time.monotonic()
+    before, snmp0, t0 = (
+        benchtools.cpu_seconds(tool.pid),
+        benchtools.snmp(nginx_pid),
+        time.monotonic(),
+    )
     time.sleep(seconds)
-    after, snmp1, t1 = versus.cpu_seconds(tool.pid), versus.snmp(nginx_pid), time.monotonic()
+    after, snmp1, t1 = (
+        benchtools.cpu_seconds(tool.pid),
+        benchtools.snmp(nginx_pid),
+        time.monotonic(),
+    )
     run.cpu, run.window = after - before, t1 - t0
     run.accepted = snmp1["Tcp.PassiveOpens"] - snmp0["Tcp.PassiveOpens"]
     run.dropped = snmp1["Ip.InAddrErrors"] - snmp0["Ip.InAddrErrors"]
-    run.rss, run.hwm = versus.memory_mb(tool.pid)
+    run.rss, run.hwm = benchtools.memory_mb(tool.pid)
 
 
 async def detect(

@@ -10,7 +10,6 @@ import contextlib
 import functools
 import math
 import os
-import re
 import signal
 import statistics
 import subprocess
@@ -176,68 +175,6 @@ def running(tool: Tool, s: Schedule) -> Iterator[Tool]:
         yield tool
     finally:
         tool.stop()
-
-
-def _children() -> dict[int, list[int]]:
-    kids: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            stat = Path(f"/proc/{entry}/stat").read_text()
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            kids.setdefault(ppid, []).append(int(entry))
-    return kids
-
-
-def tree(pid: int) -> list[int]:
-    """``pid`` and every descendant of it (keepalived's checker child)."""
-    kids = _children()
-    out: list[int] = []
-    todo = [pid]
-    while todo and len(out) < 1000:
-        p = todo.pop()
-        out.append(p)
-        todo += kids.get(p, [])
-    return out
-
-
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU of ``pid``'s process tree, with what its reaped children used."""
-    total = 0
-    for n, p in enumerate(tree(pid)):
-        with contextlib.suppress(OSError):
-            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
-            # After ")": state is field 0, so utime/stime/cutime/cstime are 11..14.
-            total += int(fields[11]) + int(fields[12])
-            if n == 0:
-                total += int(fields[13]) + int(fields[14])
-    return total / TICK
-
-
-def memory_mb(pid: int) -> tuple[float, float]:
-    """(VmRSS, VmHWM) summed over ``pid``'s process tree, in MB."""
-    rss = hwm = 0
-    for p in tree(pid):
-        with contextlib.suppress(OSError):
-            status = Path(f"/proc/{p}/status").read_text()
-            rss += int(re.search(r"^VmRSS:\s+(\d+)", status, re.M)[1])  # type: ignore[index]
-            hwm += int(re.search(r"^VmHWM:\s+(\d+)", status, re.M)[1])  # type: ignore[index]
-    return rss / 1024, hwm / 1024
-
-
-def snmp(pid: int) -> dict[str, int]:
-    """The IP and TCP counters of the network namespace ``pid`` lives in."""
-    lines = Path(f"/proc/{pid}/net/snmp").read_text().splitlines()
-    out: dict[str, int] = {}
-    for head, values in zip(lines[::2], lines[1::2], strict=False):
-        proto = head.split(":")[0]
-        for k, v in zip(head.split()[1:], values.split()[1:], strict=False):
-            out[f"{proto}.{k}"] = int(v)
-    return out
 
 
 # --- the kernel table and the access log -----------------------------------------------------
