@@ -25,7 +25,7 @@ from email import policy
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, cast
+from typing import TYPE_CHECKING, Protocol
 
 from ldirector.config.model import MailAddress, SmtpServer, Virtual
 from ldirector.core import wording
@@ -299,7 +299,8 @@ class Alerter:
         if waiting is None:
             return
         when = asyncio.get_running_loop().time() + seconds
-        if waiting.when() is None or when < cast(float, waiting.when()):
+        deadline = waiting.when()
+        if deadline is None or when < deadline:
             waiting.reschedule(when)
 
     def _enqueue(self, event: Event, subject: str) -> None:
