@@ -17,6 +17,7 @@ from types import MappingProxyType
 
 from ldirector.ipvs import genl
 from ldirector.ipvs.backend import MalformedReply
+from ldirector.ipvs.layout import Layouts
 from ldirector.ipvs.sync import DEFAULT_GROUP, DEFAULT_PORT, DaemonState, SyncDaemon
 from ldirector.ipvs.types import (
     FLAG_PERSISTENT,
@@ -184,9 +185,24 @@ def _prefix(raw: int, family: Family) -> int:
     return 32 - (~mask & 0xFFFFFFFF).bit_length() if mask != 0xFFFFFFFF else 32
 
 
+#: The layouts of the replies read so far, shared by every dump (`ldirector.ipvs.layout`).
+_LAYOUTS = Layouts()
+
+
 def dest(payload: memoryview, family: Family) -> Dest | ForeignDest:
     """One GET_DEST reply as a Dest (with counters), or as a ForeignDest; ``family`` is its
     service's, which a kernel without per-destination families implies."""
+    fast = _LAYOUTS.read(payload, family)
+    if fast is not None:
+        return fast
+    walked = walk_dest(payload, family)
+    if isinstance(walked, Dest):
+        _LAYOUTS.learn(payload, family, walked)
+    return walked
+
+
+def walk_dest(payload: memoryview, family: Family) -> Dest | ForeignDest:
+    """`dest` read attribute by attribute: the reference the learned layouts must agree with."""
     raw, key = bytes(payload), None
     try:
         found, raw = _entry(payload, genl.CMD_ATTR_DEST, "destination")

@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from ipaddress import IPv4Address, IPv6Address, ip_address
 from types import MappingProxyType
-from typing import Final
+from typing import Final, NamedTuple
 
 IPAddress = IPv4Address | IPv6Address
 
@@ -183,9 +183,11 @@ def _digits(text: str) -> int:
     return int(text)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Stats:
-    """Traffic counters and rate estimates the kernel keeps per service and per destination."""
+class Stats(NamedTuple):
+    """Traffic counters and rate estimates the kernel keeps per service and per destination.
+
+    Named tuples, not dataclasses: a dump builds one per real, and a frozen dataclass costs
+    several times more to build (`ldirector.ipvs.layout`)."""
 
     conns: int = 0
     in_packets: int = 0
@@ -199,14 +201,13 @@ class Stats:
     out_bps: int = 0
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class DestCounters:
+class DestCounters(NamedTuple):
     """Per-destination connection counts (what ``ipvsadm -L`` shows) plus its traffic stats."""
 
     active_conns: int = 0
     inactive_conns: int = 0
     persist_conns: int = 0
-    stats: Stats = field(default_factory=Stats)
+    stats: Stats = Stats()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

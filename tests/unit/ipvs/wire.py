@@ -4,7 +4,7 @@ packed by hand (pyroute2 cannot produce an attribute of the wrong size)."""
 from __future__ import annotations
 
 import struct
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, ip_address
 from typing import Any
 
 from pyroute2.netlink import genlmsg, nla
@@ -129,3 +129,52 @@ def error(seq: int, code: int) -> bytes:
 def with_seq(data: bytes, seq: int) -> bytes:
     """``data`` (one message) answering request ``seq``."""
     return data[:8] + struct.pack("=I", seq) + data[12:]
+
+
+def stats_nest(kind: int, base: int, size: int = 8) -> bytes:
+    """A nested stats attribute holding the ten counters ``base + 1`` .. ``base + 10``."""
+    fmt = "=Q" if size == 8 else "=I"
+    body = b"".join(genl.nla(i, struct.pack(fmt, base + i)) for i in range(1, 11))
+    return genl.nla(kind | NESTED, body)
+
+
+def kernel_dest_attrs(
+    address: str = "127.0.20.1", port: int = 80, weight: int = 1, conns: int = 0
+) -> list[tuple[int, bytes]]:
+    """A masquerading real's attributes in the order and sizes Linux 6.1 sends them: tunnel
+    attributes, both stats nests, and the family last."""
+    return [
+        (genl.DEST_ADDR, ip_address(address).packed.ljust(16, b"\0")),
+        (genl.DEST_PORT, struct.pack("!H", port)),
+        (genl.DEST_FWD, u32(0)),
+        (genl.DEST_WEIGHT, struct.pack("=i", weight)),
+        (13, b"\0"),  # IPVS_DEST_ATTR_TUN_TYPE
+        (14, b"\0\0"),  # IPVS_DEST_ATTR_TUN_PORT
+        (15, b"\0\0"),  # IPVS_DEST_ATTR_TUN_FLAGS
+        (genl.DEST_U_THRESH, u32(0)),
+        (genl.DEST_L_THRESH, u32(0)),
+        (genl.DEST_ACTIVE, u32(conns)),
+        (genl.DEST_INACT, u32(2 * conns)),
+        (genl.DEST_PERSIST, u32(0)),
+        (genl.DEST_STATS, b""),  # replaced by the nest below
+        (genl.DEST_STATS64, b""),
+        (genl.DEST_AF, u16(2 if ":" not in address else 10)),
+    ]
+
+
+NESTED = 0x8000
+
+
+def kernel_dest_reply(attrs: list[tuple[int, bytes]], base: int = 1000) -> bytes:
+    """A GET_DEST reply from ``kernel_dest_attrs``; the stats nests count up from ``base``."""
+    body = b""
+    for kind, value in attrs:
+        if kind == genl.DEST_STATS and not value:
+            body += stats_nest(kind, base, 4)
+        elif kind == genl.DEST_STATS64 and not value:
+            body += stats_nest(kind, base, 8)
+        else:
+            body += genl.nla(kind, value)
+    return genl.message(
+        FAMILY, genl.NLM_F_MULTI, 0, genl.CMD_NEW_DEST, genl.nla(genl.CMD_ATTR_DEST | NESTED, body)
+    )
