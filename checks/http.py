@@ -1,6 +1,6 @@
 """service=http, https and http_proxy: one HTTP request, up on a 2xx answer matching ``receive``.
 
-The request goes out on checks.httpclient (an asyncio Protocol and h11's parser), a fresh
+The request goes out on checks.httpclient (an asyncio Protocol and httptools' parser), a fresh
 connection per check that is closed afterwards (as ldirectord's ``Connection: close``): a pooled
 keep-alive connection would hide a listener that stopped accepting. http_proxy, which needs a
 proxy's side of HTTP (CONNECT for https), runs on aiohttp with one client session per loop.
@@ -31,11 +31,17 @@ from collections.abc import AsyncGenerator
 from ipaddress import IPv6Address
 from typing import TYPE_CHECKING
 
-import h11
 from yarl import URL
 
 from checks._io import client_tls, describe, printable, read_bounded
-from checks.httpclient import ProtocolError, ServerClosed, exchange
+from checks.httpclient import (
+    InvalidRequest,
+    ProtocolError,
+    Request,
+    ServerClosed,
+    build_request,
+    exchange,
+)
 from checks.types import HttpMethod, HttpSpec, Result, Target
 
 if TYPE_CHECKING:  # imported by http_proxy checks only: the others do not pay for aiohttp
@@ -159,9 +165,15 @@ def _authority(where: URL) -> str:
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
-def _request(method: HttpMethod, where: URL, host: str) -> h11.Request:
-    headers = [("Host", host), *_HEADERS.items()]
-    return h11.Request(method=method.value, target=where.raw_path_qs, headers=headers)
+def _request(method: HttpMethod, where: URL, host: str) -> Request:
+    return _encoded(method.value, where.raw_path_qs, host)
+
+
+# A real is asked the same request at every check: it is checked and encoded once. Bounded:
+# reloads may bring new reals.
+@functools.lru_cache(maxsize=1 << 16)
+def _encoded(method: str, target: str, host: str) -> Request:
+    return build_request(method, target, [("Host", host), *_HEADERS.items()])
 
 
 async def check(target: Target, spec: HttpSpec) -> Result:
@@ -198,7 +210,7 @@ async def check(target: Target, spec: HttpSpec) -> Result:
         return Result(False, describe(exc))
     except ServerClosed:
         return Result(False, "server closed the connection without a response")
-    except (ProtocolError, h11.LocalProtocolError) as exc:
+    except (ProtocolError, InvalidRequest) as exc:
         return Result(False, printable(str(exc)))
     if not 200 <= answer.status < 300:
         return Result(False, status)
