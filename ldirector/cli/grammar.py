@@ -8,7 +8,6 @@ the usage text and each verb's ``--help`` all read the same rows. Pure: no I/O.
 
 from __future__ import annotations
 
-import difflib
 import enum
 import os
 from collections.abc import Callable, Mapping, Sequence
@@ -223,6 +222,8 @@ def _locate(words: list[str]) -> tuple[str | None, Verb, list[str]]:
         raise UsageError(f"one config at most before the verb: {' '.join(words)}")
     # The unknown word is the verb's place: the second unless there is one or it is an option.
     guesses = [words[0]] if len(words) == 1 or words[1].startswith("-") else [words[1], words[0]]
+    import difflib  # only a mistyped command line needs it
+
     for word in guesses:
         close = difflib.get_close_matches(word, [v.value for v in Verb], n=1)
         if close:

@@ -15,7 +15,6 @@ import os
 import shlex
 import signal
 import stat
-import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -36,7 +35,6 @@ from ldirector.daemon.process import (
     ServiceFactory,
     Settings,
 )
-from ldirector.daemon.runner import serve
 
 STOP_TIMEOUT = 60.0
 
@@ -268,6 +266,9 @@ class _Instance:
         if found.state is PidState.RUNNING:
             return 0
         process.remove_stale_pid_file(found, self.matches)
+        # The runner brings asyncio, the log handlers and the alerter: only start needs them.
+        from ldirector.daemon.runner import serve
+
         return serve(
             self.inv.argv,
             # Absolute: the daemon chdirs to / and re-reads the file on reload.
@@ -315,6 +316,8 @@ class _Instance:
         """
         if self.inv.shadow:  # execute= instances are live instances: not the shadow's to run
             return
+        import subprocess  # most configs run no execute= instance
+
         for child in lines:
             argv = [*self_command(), *_split(child), verb]
             try:

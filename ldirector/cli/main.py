@@ -20,7 +20,6 @@ from ldirector.cli import control, grammar, lifecycle
 from ldirector.cli.grammar import Invocation, Operand, Option, Syntax, UsageError, Verb
 from ldirector.cli.lifecycle import Context, Handler
 from ldirector.config import ConfigError, find_config, load
-from ldirector.config.render import config_json, invalid_json
 from ldirector.core import holds
 from ldirector.core.text import safe_text
 from ldirector.daemon.process import Loader, ServiceFactory
@@ -33,6 +32,8 @@ EXIT_USAGE = 255
 
 def run_check(inv: Invocation, ctx: Context) -> int:
     """``ldirector check``: load the config, print diagnostics; 0 valid, 2 invalid."""
+    from ldirector.config.render import config_json, invalid_json  # check's reports only
+
     if inv.debug:
         logging.basicConfig(level=logging.DEBUG, format="DEBUG: %(name)s: %(message)s")
     as_json, plan = inv.flag("json"), inv.flag("plan")

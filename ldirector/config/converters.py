@@ -8,11 +8,9 @@ at the directive's line.
 from __future__ import annotations
 
 import contextlib
-import difflib
 import os
 import re
 import shlex
-import ssl
 import warnings
 from ipaddress import IPv4Address, ip_address
 
@@ -143,9 +141,7 @@ def sysctl_value(value: str) -> tuple[str, int]:
     if name in UNSUPPORTED:
         raise Invalid(f"IPVS sysctl {name} is not supported by ipvs_sysctl (not one integer)")
     if name not in SYSCTLS:
-        hint = difflib.get_close_matches(name, list(SYSCTLS), n=1)
-        more = f" (did you mean {hint[0]!r}?)" if hint else ""
-        raise Invalid(f"unknown IPVS sysctl {shown(name)}{more}")
+        raise Invalid(f"unknown IPVS sysctl {shown(name)}{hint(name, SYSCTLS)}")
     low, high = SYSCTLS[name]
     if text in ("yes", "no") and (low, high) == (0, 1):
         return name, int(text == "yes")
@@ -200,6 +196,9 @@ def cafile_value(value: str) -> tuple[str, str]:
         raise Invalid(f"cannot read httpscafile {path}: {exc.strerror or exc}") from None
     # PEM is ASCII; anything else holds no certificate this directive can take.
     pem = data.decode("ascii", "replace")
+    # Here, not at the top: only an https check with its own CA needs ssl to load a config.
+    import ssl
+
     store = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     with contextlib.suppress(ssl.SSLError, ValueError, TypeError):
         store.load_verify_locations(cadata=pem)

@@ -7,8 +7,6 @@ or a server the config accepts is one the mailer can send to (and the other way 
 from __future__ import annotations
 
 import re
-from email.errors import HeaderParseError
-from email.headerregistry import Address
 
 from ldirector.config.model import SMTP_PORT, MailAddress, SmtpServer
 from ldirector.config.values import Invalid, clip, decimal, digits, literal, shown, unquote
@@ -84,6 +82,10 @@ def mail_address(text: str, what: str) -> MailAddress:
         raise Invalid(f"invalid {what} {shown(text)}: the address is empty")
     if not spec.isascii():
         raise Invalid(f"invalid {what} {shown(text)}: the address must be ASCII")
+    # Here, not at the top: only a config that names an address pays for the email package.
+    from email.errors import HeaderParseError
+    from email.headerregistry import Address
+
     local = "@" not in spec
     try:
         # A local part alone is no addr-spec to the email package; check it with any domain.

@@ -10,9 +10,9 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from email.headerregistry import Address
 from ipaddress import IPv4Address, IPv6Address
 from types import MappingProxyType
+from typing import TYPE_CHECKING
 
 from checks.types import (
     CheckSpec,
@@ -38,6 +38,11 @@ from checks.types import (
 from ldirector.config.errors import Diagnostic, Span
 from ldirector.ipvs.sync import SyncDaemon
 from ldirector.ipvs.types import Forward
+
+if TYPE_CHECKING:
+    # The email package is a score of modules: it is loaded when an address is first shown or
+    # mailed, not by every config load (and every start) that names no email address.
+    from email.headerregistry import Address
 
 IPAddress = IPv4Address | IPv6Address
 
@@ -191,6 +196,8 @@ class MailAddress:
     @property
     def header(self) -> Address:
         """The address as ``email`` takes it for a From or To header (it quotes as needed)."""
+        from email.headerregistry import Address
+
         return Address(self.display_name, self.username, self.domain)
 
     def __str__(self) -> str:

@@ -7,7 +7,6 @@ defaults and inheritance.
 
 from __future__ import annotations
 
-import difflib
 import os
 import re
 from collections.abc import Callable
@@ -380,7 +379,4 @@ def parse_lines(lines: list[Line], resolve: Resolver) -> Parsed:
 
 def _unknown(key: str) -> str:
     key = clip(key)
-    hint = difflib.get_close_matches(key.lower(), list(DIRECTIVES), n=1)
-    if hint:
-        return f"unknown directive {key!r} (did you mean {hint[0]!r}?)"
-    return f"unknown directive {key!r}"
+    return f"unknown directive {key!r}{hint(key.lower(), DIRECTIVES)}"

@@ -7,7 +7,6 @@ Each raises ``Invalid`` with the one-line message the parser reports at the dire
 
 from __future__ import annotations
 
-import difflib
 import functools
 import re
 from collections.abc import Iterable
@@ -26,6 +25,8 @@ def digits(text: str) -> bool:
 
 def hint(word: str, choices: Iterable[str]) -> str:
     """`` (did you mean 'x'?)`` for a near miss among ``choices``, else nothing."""
+    import difflib  # only a config with a mistake needs it
+
     close = difflib.get_close_matches(word, [str(c) for c in choices], n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
 

@@ -33,7 +33,6 @@ from ldirector.control.protocol import (
 from ldirector.core import holds
 from ldirector.ipvs.backend import IpvsError
 from ldirector.observe.endpoint import StatusEndpoint
-from ldirector.observe.render import to_json
 from ldirector.observe.shared import SharedSnapshots, SnapshotSource
 from ldirector.observe.snapshot import Snapshot
 from ldirector.observe.stall import StallDetector
@@ -175,7 +174,7 @@ class ControlServer:
                     return {"ok": True, "pid": os.getpid()}
                 case Verb.STATUS:
                     snap = await self.daemon.snapshot()
-                    return {"ok": True, "status": await asyncio.to_thread(to_json, snap)}
+                    return {"ok": True, "status": await asyncio.to_thread(_status_json, snap)}
                 case Verb.DISABLE | Verb.ENABLE | Verb.DRAIN:
                     return await self._hold(verb, request)
                 case _:
@@ -200,6 +199,14 @@ class ControlServer:
             return {"ok": False, "error": f"timeout must be 0..{MAX_DRAIN} seconds"}
         message = await self.daemon.override(verb, virtual, real, timeout)
         return {"ok": True, "message": message}
+
+
+def _status_json(snap: Snapshot) -> dict[str, Any]:
+    """The status document, built in a worker thread: the first request, not every start,
+    loads the renderer, and its import never holds the event loop."""
+    from ldirector.observe.render import to_json
+
+    return to_json(snap)
 
 
 def _allowed(writer: asyncio.StreamWriter) -> bool:

@@ -11,19 +11,15 @@ effect, which is what keeps ldirectord's spurious start/reload alerts away.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import os
 import pwd
-import shutil
-import smtplib
 import socket
 import subprocess
 import time
 from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
-from email import policy
-from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -32,6 +28,11 @@ from ldirector.core import wording
 from ldirector.core.events import EventKind, serving_after
 
 if TYPE_CHECKING:
+    # Like jinja2, the email package and smtplib are loaded at the first mail, not at start:
+    # most directors send none, and together they are some twenty modules to read.
+    from email.message import EmailMessage
+    from email.policy import EmailPolicy
+
     import jinja2
 
 log = logging.getLogger(wording.LOGGER_NAME)
@@ -41,7 +42,13 @@ SEND_TIMEOUT = 30.0
 QUEUE_SIZE = 256
 #: Operators drop alert_subject.j2 / alert_body.j2 here to replace the shipped templates.
 TEMPLATE_DIR = Path("/etc/ldirector/templates")
-_POLICY = policy.SMTP.clone(max_line_length=998)
+
+
+@functools.cache
+def _policy() -> EmailPolicy[EmailMessage]:
+    from email import policy
+
+    return policy.SMTP.clone(max_line_length=998)
 
 
 def _reminds(kind: EventKind) -> bool:
@@ -170,7 +177,16 @@ class MailTransport:
 
     def __init__(self, timeout: float = 10.0, sendmail: str | None = None) -> None:
         self.timeout = timeout
-        self.sendmail = sendmail if sendmail is not None else shutil.which("sendmail") or ""
+        self._sendmail = sendmail
+
+    @property
+    def sendmail(self) -> str:
+        """The local sendmail, looked up along PATH at the first mail; "" when there is none."""
+        if self._sendmail is None:
+            import shutil
+
+            self._sendmail = shutil.which("sendmail") or ""
+        return self._sendmail
 
     async def send(self, outgoing: Outgoing) -> None:
         # smtplib blocks; a thread keeps the event loop free, the timeout bounds each socket op.
@@ -183,6 +199,8 @@ class MailTransport:
                 argv, input=outgoing.message.as_bytes(), check=True, timeout=self.timeout
             )
             return
+        import smtplib
+
         server = outgoing.smtp or SmtpServer("localhost")
         with smtplib.SMTP(server.host, server.port, timeout=self.timeout) as client:
             client.send_message(
@@ -314,11 +332,14 @@ class Alerter:
 
     def compose(self, event: Event, status: str, subject: str = "") -> Outgoing:
         """The mail for one event: the config's addresses as parsed, never parsed again."""
+        from email.message import EmailMessage
+        from email.utils import formatdate, make_msgid
+
         subject, body = self.renderer.render(event, status, self.hostname, subject)
         settings = event.settings
         envelope_from = default_sender()
         # One-line headers (RFC 5322 allows 998): mail filters match the subject as logged.
-        message = EmailMessage(policy=_POLICY)
+        message = EmailMessage(policy=_policy())
         message["From"] = settings.sender.header if settings.sender else envelope_from
         message["To"] = [r.header for r in settings.recipients]
         message["Subject"] = subject
@@ -355,7 +376,9 @@ class Alerter:
     async def _deliver(self, event: Event, status: str, subject: str) -> None:
         """Build and send one mail; whatever goes wrong is one line in the log."""
         try:
-            outgoing = self.compose(event, status, subject)
+            # In a thread: the first mail imports jinja2 and the email package, which must not
+            # hold the event loop (and the checks on it) while they load.
+            outgoing = await asyncio.to_thread(self.compose, event, status, subject)
             log.info(wording.emailalert_message(str(outgoing.message["Subject"])))
             async with asyncio.timeout(self.send_timeout):
                 await self.transport.send(outgoing)

@@ -10,9 +10,7 @@ a stderr or stdout that systemd connected to the journal gets journal entries wi
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import logging.handlers
 import socket
 import sys
 from collections.abc import Iterable, Mapping
@@ -22,7 +20,7 @@ from pathlib import Path
 from ldirector.core.events import LOG_FIELDS
 from ldirector.core.text import redact
 from ldirector.core.wording import LOGGER_NAME, localtime
-from ldirector.daemon.journal import JOURNAL_SOCKET, JournalHandler, priority, stream_is_journal
+from ldirector.daemon.journal import JOURNAL_SOCKET, JournalHandler, stream_is_journal
 from ldirector.state.appendfile import RefusedFile, append
 
 SYSLOG_IDENT = "ldirectord"
@@ -89,8 +87,10 @@ def destination_for(logfile: str | None, *, debug: bool, supervised: bool) -> De
     value = logfile or DEFAULT_LOGFILE
     if value.startswith("/"):
         return LogFile(Path(value))
+    from ldirector.daemon.syslog import FACILITIES
+
     facility = value.lower()
-    if facility not in logging.handlers.SysLogHandler.facility_names:
+    if facility not in FACILITIES:
         raise ValueError(f"unknown syslog facility '{value}' in logfile=")
     return Syslog(facility)
 
@@ -152,33 +152,6 @@ class ReopeningFileHandler(logging.Handler):
             self._refused = None
 
 
-_SYSLOG_NAMES = {2: "crit", 3: "err", 4: "warning", 6: "info", 7: "debug"}
-
-
-class _SyslogHandler(logging.handlers.SysLogHandler):
-    def mapPriority(self, levelName: str) -> str:
-        # The level's priority, not ldirectord's info for everything: `journalctl -p warning`
-        # and syslog's `*.err` rules must see the errors. The message text is unchanged.
-        levelno = logging.getLevelName(levelName)
-        return _SYSLOG_NAMES[priority(levelno if isinstance(levelno, int) else logging.INFO)]
-
-    def _connect_unixsocket(self, address: str) -> None:
-        # The stdlib's own (re)connect, which emit() also calls after a failed send; typeshed
-        # leaves it and the socket attribute out.
-        super()._connect_unixsocket(address)  # type: ignore[misc]
-        # Never wait for a syslog daemon that stopped reading: the loop runs the checks. A full
-        # queue fails the send (EAGAIN), and the line goes to stderr below.
-        sock: socket.socket | None = getattr(self, "socket", None)
-        if sock is not None:
-            sock.setblocking(False)
-
-    def handleError(self, record: logging.LogRecord) -> None:
-        # No syslog daemon (yet): keep the line, on stderr, without a logging traceback. The
-        # stdlib handler reconnects on the next line, so a restarted syslogd is picked up.
-        with contextlib.suppress(Exception):
-            sys.stderr.write(self.format(record) + "\n")
-
-
 def build_handler(
     destination: Destination,
     cfgname: str,
@@ -211,14 +184,16 @@ def build_handler(
             # Under systemd, whose journal is the syslog of the host: the entry goes there
             # natively, with its facility and ldirector's fields (journald forwards it on to a
             # syslog daemon with that facility, where one is configured to receive it).
-            code = logging.handlers.SysLogHandler.facility_names[facility]
+            from ldirector.daemon.syslog import FACILITIES
+
             handler = JournalHandler(
-                SYSLOG_IDENT, sys.stderr, socket_path=journal_socket, facility=code
+                SYSLOG_IDENT, sys.stderr, socket_path=journal_socket, facility=FACILITIES[facility]
             )
         case Syslog(facility):
-            code = logging.handlers.SysLogHandler.facility_names[facility]
-            handler = _SyslogHandler(
-                address=syslog_address, facility=code, socktype=socket.SOCK_DGRAM
+            from ldirector.daemon.syslog import FACILITIES, SyslogHandler
+
+            handler = SyslogHandler(
+                address=syslog_address, facility=FACILITIES[facility], socktype=socket.SOCK_DGRAM
             )
             # RFC 3164 tag with the pid, like openlog("ldirectord", LOG_PID).
             handler.setFormatter(logging.Formatter(f"{SYSLOG_IDENT}[%(process)d]: %(message)s"))

@@ -18,10 +18,13 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from ldirector.daemon.alerts import Alerter
-from ldirector.daemon.sdnotify import Notifier
+if TYPE_CHECKING:
+    # Annotations only: stop, status and the other verbs that never run the daemon read this
+    # module without loading the alerter's and the notifier's asyncio.
+    from ldirector.daemon.alerts import Alerter
+    from ldirector.daemon.sdnotify import Notifier
 
 DEFAULT_RUN_DIR = Path("/run")
 # Tests and unusual packagings point the pid files elsewhere without editing code.

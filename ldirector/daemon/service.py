@@ -22,7 +22,6 @@ from ldirector.daemon.process import DaemonContext, Settings
 from ldirector.engine.clock import MonotonicClock
 from ldirector.engine.engine import Engine
 from ldirector.engine.scheduler import DEFAULT_CONCURRENCY
-from ldirector.engine.shadow import ReadOnlyBackend, ShadowEngine
 from ldirector.ipvs import toggles
 from ldirector.ipvs.backend import IpvsBackend
 from ldirector.observe.endpoint import StatusEndpoint
@@ -108,6 +107,8 @@ class EngineService:
         collector = tuning.Collector()
         kept = holds.Holds(holds.HoldsStore(holds.default_path(self.ctx.cfgname, self._manual_dir)))
         if self._shadow:
+            from ldirector.engine.shadow import ReadOnlyBackend, ShadowEngine  # --shadow only
+
             self._engine = ShadowEngine(
                 config,
                 ReadOnlyBackend(lambda: backend),

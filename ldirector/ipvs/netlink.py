@@ -10,7 +10,6 @@ high-level API has the bugs listed in docs/ipvs.md); pyroute2 is not needed at r
 from __future__ import annotations
 
 import asyncio
-import ctypes
 import errno
 import itertools
 import logging
@@ -58,6 +57,8 @@ def netns_socket(netns: str, family: int, kind: int, proto: int = 0) -> socket.s
     failed: list[BaseException] = []
 
     def enter() -> None:
+        import ctypes  # a backend in another namespace only: libffi loads for no other start
+
         try:
             with open(path, "rb") as handle:
                 libc = ctypes.CDLL(None, use_errno=True)

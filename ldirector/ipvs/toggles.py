@@ -7,7 +7,6 @@ text is one sentence saying what is wrong and what to do, for the CLI to print a
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -70,6 +69,8 @@ class ToggleError(Exception):
 
 
 def _modprobe() -> bool:
+    import subprocess  # every verb imports this module; only a kernel without ip_vs runs this
+
     try:
         done = subprocess.run(["modprobe", "ip_vs"], capture_output=True, check=False, timeout=60)
     except (OSError, subprocess.TimeoutExpired):

@@ -7,18 +7,21 @@ disk or a read-only directory costs that copy, never a reconcile.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
-import tempfile
 from pathlib import Path
 
 log = logging.getLogger(__name__)
+
+#: How many random names a temporary file may try before giving up (tempfile tries 10000).
+TEMP_ATTEMPTS = 100
 
 
 def replace_file(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a synced temporary file and an atomic rename."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    fd, tmp = _temporary(path)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(text)
@@ -26,8 +29,21 @@ def replace_file(path: Path, text: str) -> None:
             os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def _temporary(path: Path) -> tuple[int, Path]:
+    """A new file beside ``path``, created by this call, mode 0600: ``tempfile.mkstemp``'s
+    contract without tempfile, which brings shutil and the compression modules into the start."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+    for _ in range(TEMP_ATTEMPTS):
+        tmp = path.with_name(f".{path.name}.{os.urandom(6).hex()}")
+        try:
+            return os.open(tmp, flags, 0o600), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no unused temporary file name", str(path.parent))
 
 
 class StateFile:
