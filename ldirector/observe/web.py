@@ -214,12 +214,17 @@ async def _send(request: web.Request, body: bytes, kind: str) -> web.StreamRespo
     event loop, not all in one."""
     response = web.StreamResponse(headers={hdrs.CONTENT_TYPE: kind})
     response.content_length = len(body)
-    await response.prepare(request)
-    if request.method != hdrs.METH_HEAD:
-        view = memoryview(body)
-        for start in range(0, len(view), CHUNK):
-            await response.write(view[start : start + CHUNK])
-    await response.write_eof()
+    try:
+        await response.prepare(request)
+        if request.method != hdrs.METH_HEAD:
+            view = memoryview(body)
+            for start in range(0, len(view), CHUNK):
+                await response.write(view[start : start + CHUNK])
+        await response.write_eof()
+    except ConnectionError:
+        # The reader left, or was dropped for not reading (`endpoint.Guarded`): nobody is
+        # left to answer, and aiohttp would log it as an error with a traceback.
+        pass
     return response
 
 
