@@ -3,9 +3,10 @@
 N reals (default 1,000 and 5,000) are addresses on one network namespace this benchmark creates,
 served by one nginx there; every tenth one is black-holed (no address, a blackhole route: its
 connects time out). keepalived (Debian's, ``--check``: the checker alone, no VRRP) and ldirector
-(the real daemon, ``ldirector -d CONF start``) are each given the same reals, checks every 5 s
-with a 3 s timeout, a failed real kept at weight 0 (``inhibit_on_failure`` / ``quiescent=yes``),
-and run alone on them in turn, pinned to CPU 0 (nginx to CPU 1). Figures:
+(the real daemon, ``ldirector CONF start`` with ``supervised=yes``, as under a supervisor) are
+each given the same reals, checks every 5 s with a 3 s timeout, a failed real kept at weight 0
+(``inhibit_on_failure`` / ``quiescent=yes``), and run alone on them in turn, pinned to CPU 0
+(nginx to CPU 1). Both log at their normal level. Figures:
 
 - CPU per check, HTTP and connect, at each size: the tool's user + system CPU over a steady
   window, over the checks done in it (the connections the reals' namespace accepted, from its
@@ -26,6 +27,7 @@ is bounded in count and time.
 
     .venv/bin/python tests/bench/bench_keepalived.py [--reals 1000,5000] [--kinds http,connect]
         [--only ldirector|keepalived] [--window 30] [--failures 10] [--no-idle] [--profile]
+        [--loop asyncio|uvloop]
 """
 
 from __future__ import annotations
@@ -209,6 +211,7 @@ class Options:
     failures: int
     idle: bool
     profile: bool
+    loop: str
 
 
 def parse(argv: list[str]) -> Options:
@@ -220,6 +223,12 @@ def parse(argv: list[str]) -> Options:
     parser.add_argument("--idle-window", type=float, default=90.0)
     parser.add_argument("--failures", type=int, default=10, help="reals failed for detection")
     parser.add_argument("--no-idle", action="store_true", help="skip the 60-real launch run")
+    parser.add_argument(
+        "--loop",
+        choices=("asyncio", "uvloop"),
+        default="",
+        help="ldirector's event loop (LDIRECTOR_LOOP); default: the daemon's own default",
+    )
     parser.add_argument(
         "--profile",
         action="store_true",
@@ -235,6 +244,7 @@ def parse(argv: list[str]) -> Options:
         failures=a.failures,
         idle=not a.no_idle,
         profile=a.profile,
+        loop=a.loop,
     )
 
 
@@ -278,7 +288,7 @@ def bench(args: Options) -> int:
         tools = {}
         for name in args.tools:
             (work / name).mkdir()
-            tools[name] = Tool(name, work / name)
+            tools[name] = Tool(name, work / name, loop=args.loop)
         for kind in args.kinds:
             for reals in args.sizes:
                 for name, tool in tools.items():
