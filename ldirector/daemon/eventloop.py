@@ -1,11 +1,10 @@
-"""The daemon's event loop: asyncio's own, or libuv's (uvloop) on request.
+"""The daemon's event loop: libuv's (uvloop) where it is installed, else asyncio's own.
 
 Every check, timer and kernel exchange runs on this one loop, so its cost per wake-up and per
-socket event is the daemon's cost per check: on uvloop an HTTP check costs about a quarter less
-CPU (tests/bench/bench_checks.py --loop). ``LDIRECTOR_LOOP=uvloop`` in the daemon's environment
-(a systemd drop-in's ``Environment=``) runs it on uvloop, with a warning when uvloop is missing.
-It is not the default yet: under uvloop the status endpoint (aiohttp) logged tracebacks
-("Cannot write to closing transport") when a flood of clients hung up, in the VM fault suite.
+socket event is the daemon's cost per check: on uvloop an HTTP check costs about 40% less CPU
+(tests/bench/bench_checks.py --loop). ``LDIRECTOR_LOOP`` in the daemon's environment (a systemd
+drop-in's ``Environment=``) chooses: ``auto`` (the default), ``uvloop`` (with a warning when it
+is missing) or ``asyncio``, the way back should uvloop misbehave somewhere.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ log = logging.getLogger(__name__)
 ENV = "LDIRECTOR_LOOP"
 #: auto: uvloop where it is installed.
 CHOICES = ("auto", "uvloop", "asyncio")
-DEFAULT = "asyncio"
+DEFAULT = "auto"
 
 T = TypeVar("T")
 LoopFactory = Callable[[], asyncio.AbstractEventLoop]

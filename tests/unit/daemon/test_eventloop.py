@@ -27,16 +27,35 @@ LOOPS = pytest.mark.parametrize(
 )
 
 
-def test_asyncio_by_default_and_uvloop_on_request(caplog: pytest.LogCaptureFixture) -> None:
-    assert eventloop.choose({}) == (None, "asyncio")
+def test_uvloop_by_default_and_asyncio_on_request(caplog: pytest.LogCaptureFixture) -> None:
+    assert HAVE_UVLOOP  # a dependency: the default loop of every install
+    for environ in ({}, {eventloop.ENV: "auto"}, {eventloop.ENV: " UVloop "}):
+        factory, name = eventloop.choose(environ)
+        assert (factory is not None, name) == (True, "uvloop"), environ
     assert eventloop.choose({eventloop.ENV: " AsyncIO "}) == (None, "asyncio")
-    for wanted in ("uvloop", "auto"):
-        factory, name = eventloop.choose({eventloop.ENV: wanted})
-        assert name == ("uvloop" if HAVE_UVLOOP else "asyncio")
-        assert (factory is not None) == HAVE_UVLOOP
     with caplog.at_level(logging.WARNING, logger="ldirector.daemon.eventloop"):
-        assert eventloop.choose({eventloop.ENV: "libev\x1b[31m"}) == (None, "asyncio")
+        factory, name = eventloop.choose({eventloop.ENV: "libev\x1b[31m"})
+    assert name == "uvloop"  # the default
     assert "is not one of auto, uvloop, asyncio" in caplog.text
+    assert "\x1b" not in caplog.text
+
+
+def test_a_missing_uvloop_falls_back_to_asyncio(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    real = importlib.import_module
+
+    def without_uvloop(name: str, package: str | None = None) -> object:
+        if name == "uvloop":
+            raise ImportError(name)
+        return real(name, package)
+
+    monkeypatch.setattr(importlib, "import_module", without_uvloop)
+    with caplog.at_level(logging.WARNING, logger="ldirector.daemon.eventloop"):
+        assert eventloop.choose({}) == (None, "asyncio")
+        assert not caplog.text  # auto: quietly
+        assert eventloop.choose({eventloop.ENV: "uvloop"}) == (None, "asyncio")
+    assert "uvloop is not installed" in caplog.text
 
 
 @LOOPS
