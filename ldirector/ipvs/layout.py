@@ -225,10 +225,15 @@ def _counters(b: _Builder, payload: memoryview, start: int, size: int) -> tuple[
     found: dict[int, int] = {}
     for _, length, what in inner:
         b.header(length, what)
+        kind = what & 0x3FFF
+        if not 1 <= kind <= 10:
+            b.raw(length - 4)  # padding (IPVS_STATS_ATTR_PAD) or a newer counter: not read
+            b.pad(length)
+            continue
         index = b.number(length - 4) if length - 4 in (4, 8) else None
-        if index is None or what & 0x3FFF in found:
+        if index is None or kind in found:
             return None
-        found[what & 0x3FFF] = index
+        found[kind] = index
     if not all(k in found for k in range(1, 11)):
         return None  # a counter missing: the walk reads it as 0, not worth a layout
     return tuple(found[k] for k in range(1, 11))

@@ -13,7 +13,9 @@ from ipaddress import IPv4Address, IPv6Address
 import pytest
 
 from ldirector.core.reconcile import diff
+from ldirector.ipvs import decode, genl
 from ldirector.ipvs.backend import ApplyError, IpvsError
+from ldirector.ipvs.layout import Layouts
 from ldirector.ipvs.netlink import NetlinkBackend
 from ldirector.ipvs.ops import AddDest, AddService, DelDest, DelService, EditDest, EditService, Op
 from ldirector.ipvs.sync import DaemonState, SyncDaemon
@@ -158,6 +160,32 @@ async def test_a_dump_of_some_services_reads_just_those(kernel: NetlinkBackend) 
     some = {keys[0], keys[-1], InetServiceKey(Protocol.TCP, A4, 9)}  # the last one is absent
     assert await kernel.dump(some) == table.only({keys[0], keys[-1]})
     assert await kernel.dump(()) == IpvsTable()
+
+
+async def test_this_kernels_dest_replies_read_alike_by_layout_and_by_walk(
+    kernel: NetlinkBackend,
+) -> None:
+    """The learned layout applies to this kernel's replies and reads each as the walk does."""
+    table = every_attribute()
+    await kernel.apply(diff(table, IpvsTable(), set(table.services)))
+    replies: list[tuple[memoryview, Family]] = []
+    async with kernel._lock:  # the raw replies, which dump() only returns decoded
+        sock = await kernel._socket()
+        for key in table.services:
+            seq = next(kernel._seq)
+            request = genl.dump_dests_request(kernel._family, seq, key)
+            replies += [(p, key.family) for p in await kernel._dump(sock, seq, request)]
+    assert len(replies) == sum(len(vs.dests) for vs in table)
+    layouts = Layouts()
+    for payload, family in replies:
+        walked = decode.walk_dest(payload, family)
+        assert isinstance(walked, Dest)
+        if layouts.read(payload, family) is None:
+            layouts.learn(payload, family, walked)
+        fast = layouts.read(payload, family)
+        assert fast is not None, f"no layout reads this kernel's reply for {walked.key}"
+        assert fast == walked
+        assert fast.counters == walked.counters
 
 
 async def test_dump_matches_ipvsadm_listing(kernel: NetlinkBackend) -> None:

@@ -120,3 +120,19 @@ def test_a_learned_layout_never_disagrees_with_the_walk(reply: bytes) -> None:
         fast = layouts.read(payload(reply), family)
         if fast is not None:
             assert same(fast, decode.walk_dest(payload(reply), family))
+
+
+def test_padding_inside_the_counters_is_read_past() -> None:
+    """Kernels on CPUs without unaligned access pad each 64-bit counter with an empty
+    IPVS_STATS_ATTR_PAD attribute."""
+    padded = b"".join(
+        genl.nla(11, b"") + genl.nla(i, struct.pack("=Q", 7000 + i)) for i in range(1, 11)
+    )
+    attrs = kernel_dest_attrs()
+    attrs[13] = (genl.DEST_STATS64 | 0x8000, padded)
+    layouts = learned(kernel_dest_reply(attrs))
+    again = payload(kernel_dest_reply(attrs))
+    fast = layouts.read(again, Family.INET)
+    assert same(fast, decode.walk_dest(again, Family.INET))
+    assert fast is not None and fast.counters is not None
+    assert fast.counters.stats.conns == 7001
