@@ -38,7 +38,8 @@ def choose(environ: Mapping[str, str] = os.environ) -> tuple[LoopFactory | None,
     if wanted == "asyncio":
         return None, "asyncio"
     try:
-        uvloop = importlib.import_module("uvloop")  # optional: ldirector[uvloop], python3-uvloop
+        # A dependency, but a from-source install on a platform without wheels may lack it.
+        uvloop = importlib.import_module("uvloop")
     except ImportError:
         if wanted == "uvloop":
             log.warning("%s=uvloop, but uvloop is not installed: using asyncio's loop", ENV)

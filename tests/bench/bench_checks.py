@@ -114,7 +114,7 @@ async def _drive(kind: str, port: int, seconds: float, concurrency: int) -> Figu
 
 
 def run_worker(kind: str, port: int, seconds: float, concurrency: int, loop: str) -> None:
-    if loop == "uvloop":  # the optional extra ldirector[uvloop]; imported by name for mypy
+    if loop == "uvloop":  # imported by name: the asyncio runs must not need it
         figure = importlib.import_module("uvloop").run(_drive(kind, port, seconds, concurrency))
     else:
         figure = asyncio.run(_drive(kind, port, seconds, concurrency))
@@ -264,7 +264,7 @@ def main() -> None:
         return
     seconds = min(args.seconds, 60.0)  # bounded, whatever is asked
     if args.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
-        sys.exit("uvloop is not installed (pip install 'ldirector[uvloop]')")
+        sys.exit("uvloop is not installed (pip install uvloop, or apt install python3-uvloop)")
     for tool in ("nginx", *(() if args.skip_ldirectord else ("ldirectord",))):
         if shutil.which(tool) is None and shutil.which(tool, path="/usr/sbin") is None:
             sys.exit(f"{tool} is not installed (tests/deps/checks1.apt; scripts/setup as root)")
