@@ -13,41 +13,13 @@ import gzip
 import re
 import time
 import tracemalloc
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager
 from typing import Any
 
 from checks.http import MAX_BODY
 from checks.httpclient import MAX_HEAD
 from checks.types import HttpSpec
 from tests.support.checkrun import run_check, target
-
-Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-@asynccontextmanager
-async def server(serve: Serve) -> AsyncIterator[int]:
-    """A loopback server running ``serve`` for each connection; its port."""
-    tasks: list[asyncio.Task[None]] = []
-
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        tasks.append(asyncio.current_task())  # type: ignore[arg-type]
-        try:
-            await reader.readuntil(b"\r\n\r\n")
-            await serve(reader, writer)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass  # the check hung up, as it should once it has what it needs
-        finally:
-            writer.close()
-
-    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
-    try:
-        yield srv.sockets[0].getsockname()[1]
-    finally:
-        srv.close()
-        for task in tasks:
-            task.cancel()
-        await srv.wait_closed()
+from tests.support.httpwire import server
 
 
 async def test_a_head_past_the_limit_is_refused_in_one_line() -> None:

@@ -27,7 +27,7 @@ from checks.httpclient import (
 )
 from checks.types import HttpMethod, HttpSpec
 from tests.support.checkrun import run_check, target
-from tests.support.httpwire import http_server, page
+from tests.support.httpwire import http_server, page, server
 
 GET = build_request("GET", "/", [("Host", "real"), ("Connection", "close")])
 
@@ -36,31 +36,17 @@ GET = build_request("GET", "/", [("Host", "real"), ("Connection", "close")])
 async def pieces(parts: Sequence[bytes], close: bool = True) -> AsyncIterator[int]:
     """A loopback server that reads the request head, sends ``parts`` one read apart, then
     closes (or, with ``close=False``, stays silent); its port."""
-    tasks: list[asyncio.Task[None]] = []
 
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        tasks.append(asyncio.current_task())  # type: ignore[arg-type]
-        try:
-            await reader.readuntil(b"\r\n\r\n")
-            for part in parts:
-                writer.write(part)
-                await writer.drain()
-                await asyncio.sleep(0.01)
-            if not close:
-                await asyncio.sleep(10)
-        except (ConnectionError, asyncio.IncompleteReadError):
-            pass  # the client hung up once it had what it needed
-        finally:
-            writer.close()
+    async def send(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        for part in parts:
+            writer.write(part)
+            await writer.drain()
+            await asyncio.sleep(0.01)
+        if not close:
+            await asyncio.sleep(10)
 
-    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
-    try:
-        yield srv.sockets[0].getsockname()[1]
-    finally:
-        srv.close()
-        for task in tasks:
-            task.cancel()
-        await srv.wait_closed()
+    async with server(send) as port:
+        yield port
 
 
 async def ask(

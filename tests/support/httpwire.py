@@ -8,7 +8,7 @@ block ends: the client must close its own.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
@@ -62,4 +62,33 @@ async def http_server(answer: Answer, address: str = "127.0.0.1") -> AsyncIterat
         for writer in held:
             writer.close()
         srv.close()
+        await srv.wait_closed()
+
+
+#: What a raw server does on one connection once the request head is read.
+Serve = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+@asynccontextmanager
+async def server(serve: Serve) -> AsyncIterator[int]:
+    """A loopback server that reads each request head, then runs ``serve``; its port."""
+    tasks: list[asyncio.Task[None]] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        tasks.append(asyncio.current_task())  # type: ignore[arg-type]
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            await serve(reader, writer)
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass  # the check hung up, as it should once it has what it needs
+        finally:
+            writer.close()
+
+    srv = await asyncio.start_server(handle, "127.0.0.1", 0)
+    try:
+        yield srv.sockets[0].getsockname()[1]
+    finally:
+        srv.close()
+        for task in tasks:
+            task.cancel()
         await srv.wait_closed()
