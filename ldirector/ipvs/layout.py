@@ -78,10 +78,7 @@ class Layouts:
         values = layout.unpack.unpack_from(payload)
         if layout.headers(values) != layout.expected:
             return None
-        try:
-            return _build(layout, values, family)
-        except ValueError:  # an address too short for the family this reply names
-            return None
+        return _build(layout, values, family)
 
     def learn(self, payload: memoryview, family: Family, walked: Dest) -> None:
         """Keep the layout of ``payload``, which the walk read as ``walked``, if it reads the
@@ -91,16 +88,14 @@ class Layouts:
             return
         layout = _layout(payload)
         if layout is not None:
-            try:
-                again = _build(layout, layout.unpack.unpack_from(payload), family)
-            except ValueError:
-                again = None
+            again = _build(layout, layout.unpack.unpack_from(payload), family)
             if again is None or again != walked or again.counters != walked.counters:
                 layout = None
         self._by_size[size] = layout
 
 
 def _build(layout: _Layout, values: tuple[Any, ...], family: Family) -> Dest | None:
+    """The Dest the unpacked ``values`` hold; None where the walk would find it unreadable."""
     fields = layout.fields
     at = fields.get(genl.DEST_AF)
     af = _FAMILIES.get(values[at]) if at is not None else family
@@ -108,6 +103,8 @@ def _build(layout: _Layout, values: tuple[Any, ...], family: Family) -> Dest | N
     if af is None or forward is None:
         return None
     raw = values[fields[genl.DEST_ADDR]]
+    if len(raw) < (4 if af is Family.INET else 16):
+        return None  # an address too short for the family this reply names
     weight = values[fields[genl.DEST_WEIGHT]]
     upper, lower, active, inactive, persist = (
         values[at] if at >= 0 else 0 for at in layout.optional
