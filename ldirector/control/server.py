@@ -35,7 +35,6 @@ from ldirector.ipvs.backend import IpvsError
 from ldirector.observe.endpoint import StatusEndpoint
 from ldirector.observe.shared import SharedSnapshots, SnapshotSource
 from ldirector.observe.snapshot import Snapshot
-from ldirector.observe.stall import StallDetector
 from ldirector.state.holds import Holds
 
 log = logging.getLogger(__name__)
@@ -246,19 +245,16 @@ async def observing(
     cfgname: str,
     httpstatus: tuple[str, int] | None = None,
     directory: Path | None = None,
-    stall: StallDetector | None = None,
 ) -> AsyncIterator[EngineControl]:
-    """Run the control socket, the stall detector and (when configured) the HTTP endpoint,
-    all reading one shared snapshot.
+    """Run the control socket and (when configured) the HTTP endpoint, both reading one shared
+    snapshot.
 
     None of them is essential to health checking: one that cannot start is logged and the
     daemon carries on without it. This lives with the control socket, not in the read side,
     because the read side must not import the control layer that sits above it.
     """
-    stall = stall or StallDetector()
-    snapshots = SharedSnapshots(functools.partial(engine.snapshot, cfgname), stall=stall)
+    snapshots = SharedSnapshots(functools.partial(engine.snapshot, cfgname))
     control = EngineControl(engine, snapshots, StatusEndpoint(snapshots))
-    task = asyncio.create_task(stall.run(), name="stall detector")
     server = ControlServer(socket_path(cfgname, directory), control)
     try:
         await server.start()
@@ -270,9 +266,6 @@ async def observing(
     try:
         yield control
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         await server.close()
         await control.endpoint.close()
         await snapshots.close()

@@ -138,7 +138,7 @@ class EngineService:
             self._engine.stop()
         self._hold("starting")
         try:
-            # The control socket, the stall detector and (httpstatus=) the status page.
+            # The control socket and (httpstatus=) the status page.
             async with server.observing(
                 self._engine,
                 cfgname=self.ctx.cfgname,

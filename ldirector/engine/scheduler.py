@@ -185,7 +185,7 @@ class Scheduler:
     ) -> None:
         self._queue = queue
         self._counters = counters or Counters()
-        self._load = load or LoopLoad()
+        self._load = load or LoopLoad(counters=self._counters)
         self._warned_at = -math.inf
         self._burst_rate = burst_rate
         self._clock = clock or MonotonicClock()

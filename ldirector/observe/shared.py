@@ -14,7 +14,6 @@ from collections.abc import Awaitable, Callable
 from typing import Generic, Protocol, TypeVar
 
 from ldirector.observe.snapshot import Snapshot
-from ldirector.observe.stall import StallDetector
 
 T = TypeVar("T")
 
@@ -97,20 +96,17 @@ def _retrieve(task: asyncio.Task[object]) -> None:
 
 
 class SharedSnapshots:
-    """A :class:`SnapshotSource` that builds through ``build`` once at a time, adds the stall
-    detector's figures, and reuses the result for ``max_age`` seconds."""
+    """A :class:`SnapshotSource` that builds through ``build`` once at a time and reuses the
+    result for ``max_age`` seconds."""
 
     def __init__(
         self,
         build: Callable[[], Awaitable[Snapshot]],
         *,
-        stall: StallDetector | None = None,
         max_age: float = MAX_AGE,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._build = build
-        self._stall = stall
-        self.shared: Shared[Snapshot] = Shared(self._snapshot, max_age=max_age, clock=clock)
+        self.shared: Shared[Snapshot] = Shared(build, max_age=max_age, clock=clock)
 
     async def snapshot(self) -> Snapshot:
         return await self.shared.get()
@@ -120,10 +116,3 @@ class SharedSnapshots:
 
     async def close(self) -> None:
         await self.shared.close()
-
-    async def _snapshot(self) -> Snapshot:
-        snap = await self._build()
-        if self._stall is not None:
-            snap.counters.stalls = self._stall.count
-            snap.counters.stall_max = self._stall.max_lateness
-        return snap

@@ -72,6 +72,69 @@ async def test_the_watch_measures_a_loop_held_up_and_sleeps_when_idle() -> None:
     assert load.worst_since(asyncio.get_running_loop().time()) == 0.0
 
 
+async def test_a_stall_while_a_check_runs_is_counted_and_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    counters = Counters()
+    load = LoopLoad(counters=counters)
+    load.started()
+    time.sleep(0.4)  # noqa: ASYNC251 - a check that forgot to await
+    load.finished()  # it ends before the loop gets back to the timer
+    await asyncio.sleep(0.01)
+    load.close()
+    assert counters.stalls == 1 and 0.3 < counters.stall_max < 2.0
+    assert "event loop stalled for" in caplog.text
+
+
+async def test_an_idle_loop_is_woken_seldom_and_a_stall_there_is_still_seen() -> None:
+    counters = Counters()
+    load = LoopLoad(idle_period=0.1, counters=counters)
+    wakes = []
+    idle_sample = load._idle_sample
+
+    def counted() -> None:
+        wakes.append(asyncio.get_running_loop().time())
+        idle_sample()
+
+    load._idle_sample = counted  # type: ignore[method-assign]
+    load.started()
+    load.finished()
+    assert load._timer is None  # nothing in flight: the frequent sampler is off at once
+    await asyncio.sleep(0.55)
+    assert 3 <= len(wakes) <= 6 and counters.stalls == 0
+    time.sleep(0.4)  # noqa: ASYNC251 - a stall between checks, over an idle wake-up
+    await asyncio.sleep(0.01)
+    load.close()
+    assert counters.stalls == 1 and counters.stall_max >= 0.25
+
+
+async def test_a_stall_both_timers_saw_counts_once() -> None:
+    counters = Counters()
+    load = LoopLoad(idle_period=0.1, counters=counters)
+    load.started()
+    time.sleep(0.4)  # noqa: ASYNC251 - over both timers' due times
+    load.finished()
+    await asyncio.sleep(0.02)
+    load.close()
+    assert counters.stalls == 1
+
+
+async def test_the_schedulers_watch_counts_into_its_counters() -> None:
+    counters = Counters()
+
+    async def blocking(target: Target, spec: object) -> Result:
+        time.sleep(0.4)  # noqa: ASYNC251 - the bug the watch exists to catch
+        return Result(True, "ok")
+
+    queue: asyncio.Queue[Observation] = asyncio.Queue()
+    sched = Scheduler(queue, run=blocking, counters=counters)
+    sched.set_jobs([job(1)], immediate=[job(1)])
+    await asyncio.wait_for(queue.get(), 2)
+    await asyncio.sleep(0.01)
+    await sched.stop()
+    assert counters.stalls == 1
+
+
 async def test_waiting_checks_are_let_go_in_steps_once_the_loop_is_calm() -> None:
     load = LoopLoad()
     load.started()

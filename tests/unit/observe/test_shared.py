@@ -6,10 +6,7 @@ import asyncio
 
 import pytest
 
-from ldirector.observe.shared import Shared, SharedSnapshots
-from ldirector.observe.snapshot import Snapshot
-from ldirector.observe.stall import StallDetector
-from tests.support.observe_world import snapshot
+from ldirector.observe.shared import Shared
 
 
 class Slow:
@@ -89,14 +86,3 @@ async def test_invalidate_starts_afresh_and_close_cancels() -> None:
     await shared.close()
     with pytest.raises(asyncio.CancelledError):
         await pending
-
-
-async def test_snapshots_carry_the_stall_figures() -> None:
-    stall = StallDetector()
-    stall.observe(0.5)
-
-    async def build() -> Snapshot:
-        return snapshot()
-
-    snap = await SharedSnapshots(build, stall=stall).snapshot()
-    assert (snap.counters.stalls, snap.counters.stall_max) == (1, 0.5)
