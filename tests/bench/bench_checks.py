@@ -66,7 +66,7 @@ class Figure:
 # --- ldirector worker (runs pinned, in its own process so that its CPU time is its own) ---------
 
 
-async def _drive(kind: str, port: int, seconds: float, concurrency: int) -> Figure:
+async def _drive(kind: str, port: int, seconds: float, concurrency: int, paced: float) -> Figure:
     import checks
     from checks.types import CheckSpec, ConnectSpec, HttpSpec, Target
     from ldirector.engine.clock import MonotonicClock
@@ -102,10 +102,25 @@ async def _drive(kind: str, port: int, seconds: float, concurrency: int) -> Figu
         cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
         return time.monotonic() - started, cpu
 
+    async def one(i: int) -> None:
+        result = await run_check(checks.run, targets[i % COUNT], spec, 5, clock)
+        if counts["measuring"]:
+            counts["ok" if result.ok else "failed"] += 1
+
+    def start(group: asyncio.TaskGroup, i: int) -> None:
+        group.create_task(one(i))
+
     stop = time.monotonic() + WARMUP + seconds
     async with asyncio.TaskGroup() as group:
-        for n in range(concurrency):
-            group.create_task(worker(n, stop))
+        if paced:
+            # One check at a time, started by timers as the daemon starts them: what a check
+            # costs when each is woken up for, not when many share a turn of the loop.
+            loop, first = asyncio.get_running_loop(), asyncio.get_running_loop().time()
+            for i in range(int(paced * (WARMUP + seconds))):
+                loop.call_at(first + i / paced, start, group, i)
+        else:
+            for n in range(concurrency):
+                group.create_task(worker(n, stop))
         timing = group.create_task(window())
     elapsed, cpu = timing.result()
     if reasons:
@@ -113,11 +128,14 @@ async def _drive(kind: str, port: int, seconds: float, concurrency: int) -> Figu
     return Figure(counts["ok"] + counts["failed"], counts["failed"], elapsed, cpu)
 
 
-def run_worker(kind: str, port: int, seconds: float, concurrency: int, loop: str) -> None:
+def run_worker(
+    kind: str, port: int, seconds: float, concurrency: int, loop: str, paced: float
+) -> None:
+    drive = _drive(kind, port, seconds, concurrency, paced)
     if loop == "uvloop":  # imported by name: the asyncio runs must not need it
-        figure = importlib.import_module("uvloop").run(_drive(kind, port, seconds, concurrency))
+        figure = importlib.import_module("uvloop").run(drive)
     else:
-        figure = asyncio.run(_drive(kind, port, seconds, concurrency))
+        figure = asyncio.run(drive)
     print(json.dumps(figure.__dict__))
 
 
@@ -131,7 +149,9 @@ def _free_port() -> int:
         return port
 
 
-def measure_ldirector(kind: str, port: int, seconds: float, concurrency: int, loop: str) -> Figure:
+def measure_ldirector(
+    kind: str, port: int, seconds: float, concurrency: int, loop: str, paced: float
+) -> Figure:
     argv = [
         *benchtools.pin(0),
         sys.executable,
@@ -146,6 +166,8 @@ def measure_ldirector(kind: str, port: int, seconds: float, concurrency: int, lo
         str(concurrency),
         "--loop",
         loop,
+        "--paced",
+        str(paced),
     ]
     done = subprocess.run(
         argv, capture_output=True, text=True, timeout=WARMUP + seconds + 60, check=False
@@ -226,7 +248,13 @@ def measure_ldirectord(kind: str, port: int, seconds: float, tmp: Path) -> Figur
             proc.wait()
 
 
-def report(kind: str, ours: Figure, theirs: Figure | None) -> None:
+def report(kind: str, ours: Figure, theirs: Figure | None, paced: float) -> None:
+    if paced:
+        print(
+            f"\n{kind} checks started at {paced:g}/s, one at a time: {ours.rate:.0f} checks/s, "
+            f"{ours.cpu_per_1000:6.3f} CPU-s/1000 checks, failed {ours.failed} (no bar)"
+        )
+        return
     bar = BARS[kind]
     verdict = "meets" if ours.rate >= bar else "MISSES"
     print(f"\n{kind} checks, one core, {COUNT} loopback reals, {ours.seconds:.0f}s window")
@@ -255,17 +283,27 @@ def main() -> None:
         "--loop", choices=("asyncio", "uvloop"), default="asyncio", help="ldirector's event loop"
     )
     parser.add_argument("--skip-ldirectord", action="store_true")
+    parser.add_argument(
+        "--paced",
+        type=float,
+        default=0.0,
+        metavar="RATE",
+        help="start ldirector's checks by timers at RATE a second instead (ldirectord skipped)",
+    )
     parser.add_argument("--only", choices=sorted(BARS), help="measure one kind of check")
     parser.add_argument("--worker", choices=sorted(BARS), help=argparse.SUPPRESS)
     parser.add_argument("--port", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        run_worker(args.worker, args.port, min(args.seconds, 60), args.concurrency, args.loop)
+        seconds = min(args.seconds, 60)
+        run_worker(args.worker, args.port, seconds, args.concurrency, args.loop, args.paced)
         return
     seconds = min(args.seconds, 60.0)  # bounded, whatever is asked
     if args.loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
         sys.exit("uvloop is not installed (pip install uvloop, or apt install python3-uvloop)")
-    for tool in ("nginx", *(() if args.skip_ldirectord else ("ldirectord",))):
+    paced = min(max(args.paced, 0.0), 5000.0)  # bounded: at most 5,000 checks a second
+    skip = args.skip_ldirectord or bool(paced)
+    for tool in ("nginx", *(() if skip else ("ldirectord",))):
         if shutil.which(tool) is None and shutil.which(tool, path="/usr/sbin") is None:
             sys.exit(f"{tool} is not installed (tests/deps/checks1.apt; scripts/setup as root)")
     os.environ["PATH"] += ":/usr/sbin:/sbin"
@@ -274,11 +312,9 @@ def main() -> None:
         tmp = Path(name)
         with benchtools.nginx(tmp, ADDRESSES, port):
             for kind in [args.only] if args.only else ["http", "connect"]:
-                ours = measure_ldirector(kind, port, seconds, args.concurrency, args.loop)
-                theirs = (
-                    None if args.skip_ldirectord else measure_ldirectord(kind, port, seconds, tmp)
-                )
-                report(kind, ours, theirs)
+                ours = measure_ldirector(kind, port, seconds, args.concurrency, args.loop, paced)
+                theirs = None if skip else measure_ldirectord(kind, port, seconds, tmp)
+                report(kind, ours, theirs, paced)
 
 
 if __name__ == "__main__":
