@@ -175,6 +175,50 @@ def test_ocf_agent_failures(sandbox: Sandbox, ocf_env: dict[str, str], tmp_path:
     assert sh([str(OCF), "frobnicate"], ocf_env).returncode == 3
 
 
+#: Processes a pid file may name, as the arguments after the interpreter (SCRIPT: a script
+#: named ldirectord that only sleeps, OTHER: the same named otherwise; CONFIG: the sandbox's
+#: config), and what ``status`` says of them.
+LOOKALIKES = [
+    (["SCRIPT", "CONFIG", "start"], 0),
+    (["-X", "dev", "-B", "SCRIPT", "CONFIG", "start"], 0),
+    (["SCRIPT", "--shadow", "CONFIG", "start"], 1),
+    (["SCRIPT", "other.cf", "start"], 1),
+    (["-c", "import time; time.sleep(60)", "ldirectord", "CONFIG", "start"], 1),
+    (["-m", "ldirectorx", "CONFIG", "start"], 1),
+    (["OTHER", "CONFIG", "start"], 1),
+]
+
+
+@pytest.mark.parametrize(("args", "status"), LOOKALIKES)
+def test_ocf_monitor_judges_a_pid_file_as_status_does(
+    sandbox: Sandbox, ocf_env: dict[str, str], tmp_path: Path, args: list[str], status: int
+) -> None:
+    """The agent's monitor reads the pid file and /proc itself (no run of the program): it
+    must tell ldirector running this config from anything else exactly as ``status`` does."""
+    words = {"CONFIG": str(sandbox.config)}
+    for word, name in (("SCRIPT", "ldirectord"), ("OTHER", "notldirector")):
+        script = tmp_path / "lookalike" / name
+        script.parent.mkdir(exist_ok=True)
+        script.write_text("import time\ntime.sleep(60)\n")
+        words[word] = str(script)
+    argv = [sys.executable, *(words.get(a, a) for a in args)]
+    proc = subprocess.Popen(argv, cwd=tmp_path)
+    try:
+        sandbox.pid_file.write_text(f"{proc.pid}\n")
+        assert sandbox.cli("status").returncode == status
+        expected = SUCCESS if status == 0 else ERR_GENERIC
+        assert sh([str(OCF), "monitor"], ocf_env).returncode == expected
+    finally:
+        proc.kill()
+        proc.wait()
+    # The same pid, now gone: stale for both.
+    assert sandbox.cli("status").returncode == 1
+    assert sh([str(OCF), "monitor"], ocf_env).returncode == ERR_GENERIC
+    sandbox.pid_file.write_text("garbage\n")
+    assert sandbox.cli("status").returncode == 1
+    assert sh([str(OCF), "monitor"], ocf_env).returncode == ERR_GENERIC
+
+
 def test_ocf_validate_all_runs_the_config_check(sandbox: Sandbox, ocf_env: dict[str, str]) -> None:
     """validate-all reports a config with errors (it used to see only that the file exists)."""
     assert sh([str(OCF), "validate-all"], ocf_env).returncode == SUCCESS
