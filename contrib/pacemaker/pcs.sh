@@ -26,5 +26,13 @@ pcs resource create gw ocf:heartbeat:IPaddr2 \
 pcs constraint colocation add director with ldirector-clone INFINITY
 pcs constraint order start ldirector-clone then start director
 
-# Two nodes: no quorum to lose. Configure fencing (stonith) for production.
+# A node that comes back does not take the addresses back (a second failover for nothing).
+pcs resource defaults update resource-stickiness=100
+
+# Two nodes: no quorum to lose.
 pcs property set no-quorum-policy=ignore
+
+# Fencing: production needs a STONITH device (pcs stonith create ...; stonith-enabled is true by
+# default). Without one and with stonith-enabled=true, Pacemaker starts no resource at all. A lab
+# or test cluster with nothing to fence must say so explicitly:
+#   pcs property set stonith-enabled=false
