@@ -270,6 +270,71 @@ def test_ocf_meta_data(ocf_env: dict[str, str]) -> None:
     assert {"start", "stop", "monitor", "validate-all", "meta-data"} <= actions
 
 
+# --- Pacemaker: crm.txt ----------------------------------------------------------------------
+
+#: crmsh loading crm.txt into a CIB file, in a mount namespace where it can: it logs to
+#: /var/log/crmsh (a tmpfs here) and checks every resource against its agent's meta-data, so
+#: ours is added to the resource agents (a tmpfs over them, the others bound back in).
+CRMSH_LOAD = """
+mount -t tmpfs tmpfs /var/log
+mkdir /var/log/crmsh
+agents=/usr/lib/ocf/resource.d
+mount --bind "$agents" "$ORIG"
+mount -t tmpfs tmpfs "$agents"
+for dir in "$ORIG"/*; do
+    mkdir "$agents/${dir##*/}"
+    mount --bind "$dir" "$agents/${dir##*/}"
+done
+mkdir "$agents/ldirector"
+cp "$AGENT" "$agents/ldirector/ldirector"
+exec crm configure load update "$CRM_TXT"
+"""
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or not shutil.which("crm") or not shutil.which("unshare"),
+    reason="crmsh (tests/deps/kernel.apt) and root for a mount namespace",
+)
+@pytest.mark.skipif(
+    not Path("/usr/lib/ocf/resource.d/heartbeat/IPaddr2").exists(),
+    reason="resource-agents is not installed (tests/deps/kernel.apt)",
+)
+def test_crm_txt_loads_into_the_cib_the_pacemaker_vm_test_starts_with(tmp_path: Path) -> None:
+    """The Pacemaker VM test seeds its nodes' CIB with tests/support/crmxml.py's rendering of
+    the lab's crm.txt (crmsh takes minutes under emulation): it must be what crmsh makes of it."""
+    from tests.kernel import pacemakerlab
+    from tests.support import crmxml
+
+    text = tmp_path / "crm.txt"
+    text.write_text(pacemakerlab.crm_config(Path("/usr/sbin/ldirectord")))
+    loaded = tmp_path / "cib.xml"
+    loaded.write_text(pacemakerlab.SEED_CIB)
+    (tmp_path / "agents").mkdir()
+    env = {
+        **os.environ,
+        "CIB_file": str(loaded),
+        "HOME": str(tmp_path),
+        "ORIG": str(tmp_path / "agents"),
+        "AGENT": str(OCF),
+        "CRM_TXT": str(text),
+    }
+    done = subprocess.run(
+        ["unshare", "--mount", "--propagation", "private", "sh", "-ec", CRMSH_LOAD],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    ours = ET.fromstring(pacemakerlab.cib(Path("/usr/sbin/ldirectord")))  # noqa: S314
+    theirs = ET.parse(loaded).getroot()  # noqa: S314 (crmsh's output)
+    config = [root.find("configuration") for root in (ours, theirs)]
+    assert config[0] is not None and config[1] is not None
+    assert crmxml.canonical(config[0]) == crmxml.canonical(config[1])
+    assert len(config[1].findall("resources//primitive")) == 3
+
+
 # --- logrotate -------------------------------------------------------------------------------
 
 

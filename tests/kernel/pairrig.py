@@ -503,10 +503,10 @@ def running(workdir: Path, pycache: Path) -> Iterator[Pair]:
         yield pair
 
 
-def record(text: str) -> None:
-    """Print a figure and append it to artifacts/kernel/pair.txt."""
+def record(text: str, into: str = "pair.txt") -> None:
+    """Print a figure and append it to artifacts/kernel/``into``."""
     print(text, flush=True)
     with contextlib.suppress(OSError):
         ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        with (ARTIFACTS / "pair.txt").open("a") as stream:
+        with (ARTIFACTS / into).open("a") as stream:
             stream.write(text + "\n")
