@@ -33,10 +33,8 @@ from .pairrig import (
     REALS,
     ROOT,
     VIP,
-    build_network,
+    lab,
     record,
-    start_reals,
-    teardown_network,
 )
 
 #: Each node's logs and cluster status, copied here when the cluster is taken down.
@@ -182,11 +180,7 @@ def neighbour(ns: str, address: str) -> str | None:
 def running(workdir: Path) -> Iterator[Cluster]:
     """Network, reals, both nodes up with the lab's configuration, its resources running."""
     with contextlib.ExitStack() as stack:
-        teardown_network()
-        stack.callback(teardown_network)
-        build_network()
-        reals = start_reals()
-        stack.callback(reals.kill)
+        lab(stack)
         cluster = Cluster(workdir)
         began = time.monotonic()
         for node in cluster.nodes.values():

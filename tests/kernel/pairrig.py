@@ -388,6 +388,23 @@ class Report:
         after = [r for r in self.requests if float(str(r[0])) >= when]
         return len(after), [str(r[2]) for r in after if r[2] is not None]
 
+    def misses(self, name: str, bar: float, since: float, conns: int) -> list[str]:
+        """What misses a pair's bar in this window: a connection that ended, one silent for
+        longer than ``bar`` seconds, fewer than ``conns`` exchanging data, or a short request
+        started at or after ``since`` that failed (or none started)."""
+        sent, failed = self.requests_after(since)
+        errors = self.errors()
+        problems = []
+        if errors:
+            problems.append(f"{name}: {len(errors)} connections ended: {sorted(set(errors))[:3]}")
+        if self.stalled(bar):
+            problems.append(f"{name}: {self.stalled(bar)} connections stalled > {bar:.2f} s")
+        if self.echoed() != conns:
+            problems.append(f"{name}: only {self.echoed()} connections exchanged data")
+        if failed or not sent:
+            problems.append(f"{name}: {len(failed)} of {sent} new requests failed: {failed[:3]}")
+        return problems
+
 
 @dataclass
 class Client:
@@ -477,15 +494,20 @@ class Pair:
         self.wait_tables()
 
 
+def lab(stack: contextlib.ExitStack) -> None:
+    """The pair's network, built afresh, and the reals serving on it; ``stack`` undoes both."""
+    teardown_network()
+    stack.callback(teardown_network)
+    build_network()
+    reals = start_reals()
+    stack.callback(reals.kill)
+
+
 @contextlib.contextmanager
 def running(workdir: Path, pycache: Path) -> Iterator[Pair]:
     """Build the network, start the reals, both ldirectors (with sync) and both keepalived."""
     with contextlib.ExitStack() as stack:
-        teardown_network()
-        stack.callback(teardown_network)
-        build_network()
-        reals = start_reals()
-        stack.callback(reals.kill)
+        lab(stack)
         pair = Pair(workdir, pycache)
         for director in pair.ldirector.values():
             director.write(sync=True)

@@ -111,16 +111,7 @@ def judge(name: str, report: Report, began: float, held: float, took: float) -> 
         f"{report.longest_gap():.2f} s; new requests after the move {sent - len(failed)}/{sent} "
         f"ok{': ' + why if why else ''} ({window} in the window, {failed_in_window} failed)"
     )
-    problems = []
-    if errors:
-        problems.append(f"{name}: {len(errors)} connections ended: {sorted(set(errors))[:3]}")
-    if report.stalled(bar):
-        problems.append(f"{name}: {report.stalled(bar)} connections stalled > {bar:.2f} s")
-    if report.echoed() != CONNS:
-        problems.append(f"{name}: only {report.echoed()} connections exchanged data")
-    if failed or not sent:
-        problems.append(f"{name}: {len(failed)} of {sent} new requests failed: {failed[:3]}")
-    return problems
+    return report.misses(name, bar, began + took, CONNS)
 
 
 # The fixture's cluster start (about 90 s under emulation) counts against the test, and the

@@ -85,16 +85,7 @@ def judge(name: str, report: Report, moved: float, took: float) -> list[str]:
         f"> {bar:.2f} s; longest stall {report.longest_gap():.2f} s; new requests after the "
         f"move {sent - len(failed)}/{sent} ok"
     )
-    problems = []
-    if errors:
-        problems.append(f"{name}: {len(errors)} connections ended: {sorted(set(errors))[:3]}")
-    if report.stalled(bar):
-        problems.append(f"{name}: {report.stalled(bar)} connections stalled > {bar:.2f} s")
-    if report.echoed() != CONNS:
-        problems.append(f"{name}: only {report.echoed()} connections exchanged data")
-    if failed or not sent:
-        problems.append(f"{name}: {len(failed)} of {sent} new requests failed: {failed[:3]}")
-    return problems
+    return report.misses(name, bar, moved, CONNS)
 
 
 def test_vrrp_failover_and_failback_keep_every_connection(pair: Pair) -> None:
