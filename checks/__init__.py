@@ -11,7 +11,7 @@ This package never imports ldirector.
 
 from __future__ import annotations
 
-from typing import assert_never
+from typing import TYPE_CHECKING, assert_never
 
 from checks.types import (
     AgentSpec,
@@ -38,20 +38,54 @@ from checks.types import (
     Target,
 )
 
-__all__ = ["CheckSpec", "Result", "Target", "run"]
+if TYPE_CHECKING:  # the probe's machinery is imported with the first check that runs
+    import asyncio
+
+    from checks.probe import Done, Outcome, Probe
+
+__all__ = ["CheckSpec", "Result", "Target", "begin", "run"]
+
+
+def begin(target: Target, spec: CheckSpec, done: Done) -> Probe | None:
+    """Start the check as a probe, without a task, when it has that form (connect, and plain
+    HTTP to the real itself); None when it runs only under :func:`run`.
+
+    ``done`` is called once, on a later turn of the loop, with the ``Result`` or with the
+    exception of a bug; not at all after ``Probe.cancel()``. The caller owns the deadline.
+    """
+    match spec:
+        case ConnectSpec():
+            from checks import connect
+
+            return connect.begin(target, done)
+        case HttpSpec():
+            from checks import http
+
+            return http.begin(target, spec, done)
+    return None
 
 
 async def run(target: Target, spec: CheckSpec) -> Result:
     """Run the check ``spec`` describes against ``target``, once, without a deadline of its own."""
+    import asyncio
+
+    outcome: asyncio.Future[Outcome] = asyncio.get_running_loop().create_future()
+    probe = begin(target, spec, outcome.set_result)
+    if probe is not None:
+        try:
+            ended = await outcome
+        finally:
+            probe.cancel()  # cancelled while waiting: the socket closes now
+        if isinstance(ended, Exception):
+            raise ended
+        return ended
     # Imports are local so that a service whose optional driver is missing costs nothing
     # to the configs that do not use it.
     match spec:
         case NoneSpec():
             return Result(True, "no check")
-        case ConnectSpec():
-            from checks import connect
-
-            return await connect.check(target, spec)
+        case ConnectSpec():  # pragma: no cover - begin() starts every one
+            raise AssertionError("a connect check runs as a probe")
         case PingSpec():
             from checks import ping
 

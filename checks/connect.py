@@ -1,21 +1,26 @@
 """checktype=connect: a TCP handshake with the real server, then close.
 
-Called by :func:`checks.run` for a ``ConnectSpec``; UDP virtual services get a ping instead,
-which the planner (not this module) decides.
+Called by :func:`checks.run` for a ``ConnectSpec``, or started by :func:`checks.begin` without a
+task; UDP virtual services get a ping instead, which the planner (not this module) decides.
 """
 
 from __future__ import annotations
 
-from checks._io import describe, tcp_connect
-from checks.types import ConnectSpec, Result, Target
+from checks.probe import Done, Probe
+from checks.types import Result, Target
+
+_UP = Result(True, "connected")
 
 
-async def check(target: Target, spec: ConnectSpec) -> Result:
+class _Connect(Probe):
     """Up when ``target`` completes a TCP handshake."""
-    del spec
-    try:
-        sock = await tcp_connect(target)
-    except OSError as exc:
-        return Result(False, describe(exc))
-    sock.close()
-    return Result(True, "connected")
+
+    __slots__ = ()
+
+    def connected(self) -> None:
+        self.finish(_UP)
+
+
+def begin(target: Target, done: Done) -> Probe:
+    """Start the handshake; ``done`` gets its result (see :mod:`checks.probe`)."""
+    return _Connect(target, done)

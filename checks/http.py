@@ -35,13 +35,16 @@ from yarl import URL
 
 from checks._io import client_tls, describe, printable, read_bounded
 from checks.httpclient import (
+    Answer,
     InvalidRequest,
     ProtocolError,
+    Reader,
     Request,
     ServerClosed,
     build_request,
     exchange,
 )
+from checks.probe import Done, Probe
 from checks.types import HttpMethod, HttpSpec, Result, Target
 
 if TYPE_CHECKING:  # imported by http_proxy checks only: the others do not pay for aiohttp
@@ -177,7 +180,11 @@ def _encoded(method: str, target: str, host: str) -> Request:
 
 
 async def check(target: Target, spec: HttpSpec) -> Result:
-    """Up on a final 2xx status (after up to 7 same-host redirects) whose body matches receive."""
+    """Up on a final 2xx status (after up to 7 same-host redirects) whose body matches receive.
+
+    Plain HTTP to the real itself runs as a probe (:func:`begin`); this coroutine serves the
+    rest: TLS, an absolute ``request`` URL, a proxy, and a request that cannot be sent.
+    """
     if spec.proxy:
         return await _through_proxy(target, spec)
     virtualhost = spec.virtualhost or None
@@ -185,36 +192,119 @@ async def check(target: Target, spec: HttpSpec) -> Result:
     tls = None
     if first.scheme == "https":
         tls = client_tls(virtualhost, verify=spec.verify_tls, ca_certs=spec.ca_certs)
-    wants_body = spec.receive is not None and spec.method is not HttpMethod.HEAD
+    max_body = MAX_BODY if _wants_body(spec) else None
     # Every hop goes to the server first asked: a redirect elsewhere is not followed.
     address, port = first.host or "", first.port or 0
-    try:
-        for _ in range(MAX_REDIRECTS + 1):
+    for _ in range(MAX_REDIRECTS + 1):
+        try:
             request = _request(spec.method, where, virtualhost or _authority(where))
-            answer = await exchange(
-                address, port, request, tls=tls, max_body=MAX_BODY if wants_body else None
+            answer = await exchange(address, port, request, tls=tls, max_body=max_body)
+        except _EXPECTED as exc:
+            return _failed(exc, virtualhost)
+        judged = _judged(answer, spec, where, first)
+        if isinstance(judged, Result):
+            return judged
+        where = judged
+    return _TOO_MANY
+
+
+def begin(target: Target, spec: HttpSpec, done: Done) -> Probe | None:
+    """Start a plain HTTP check of the real itself as a probe (:mod:`checks.probe`), or None
+    when it needs :func:`check`: TLS, a proxy, an absolute URL, or a request refused as built."""
+    if spec.proxy or spec.tls or spec.request.startswith(("http://", "https://")):
+        return None
+    first = url(target, spec)
+    try:
+        request = _request(spec.method, first, spec.virtualhost or _authority(first))
+    except InvalidRequest:
+        return None
+    return _Fetch(target, spec, first, request, done)
+
+
+class _Fetch(Probe):
+    """:func:`check`'s plain-HTTP path on the probe's socket callbacks: same request, same
+    reader, same judgement; a redirect it follows is a new connection to the same real."""
+
+    __slots__ = ("_first", "_left", "_reader", "_request", "_spec", "_where")
+
+    def __init__(
+        self, target: Target, spec: HttpSpec, first: URL, request: Request, done: Done
+    ) -> None:
+        self._spec, self._first, self._where, self._request = spec, first, first, request
+        self._left = MAX_REDIRECTS
+        self._reader = self._read()
+        super().__init__(target, done)
+
+    def _read(self) -> Reader:
+        max_body = MAX_BODY if _wants_body(self._spec) else None
+        return Reader(self._request, max_body, self._answered)
+
+    def connected(self) -> None:
+        self.send(self._request.wire)
+
+    def received(self, data: bytes) -> None:
+        self._reader.data_received(data)
+
+    def closed(self, exc: OSError | None) -> None:
+        if exc is None:
+            self._reader.eof_received()
+        self._reader.connection_lost(exc)
+
+    def _answered(self, outcome: Answer | Exception) -> None:
+        virtualhost = self._spec.virtualhost or None
+        if isinstance(outcome, Exception):
+            self.finish(
+                _failed(outcome, virtualhost) if isinstance(outcome, _EXPECTED) else outcome
             )
-            status = printable(f"HTTP {answer.status} {answer.reason}")
-            if answer.status in REDIRECTS:
-                following = _redirect(answer.header(b"location"), where, first, virtualhost)
-                if isinstance(following, str):
-                    return Result(False, f"{status}: {following}")
-                where = following
-                continue
-            break
-        else:
-            return Result(False, f"more than {MAX_REDIRECTS} redirects")
-    except ssl.SSLCertVerificationError as exc:
+            return
+        judged = _judged(outcome, self._spec, self._where, self._first)
+        if isinstance(judged, Result):
+            self.finish(judged)
+            return
+        if not self._left:
+            self.finish(_TOO_MANY)
+            return
+        self._left -= 1
+        try:
+            self._request = _request(self._spec.method, judged, virtualhost or _authority(judged))
+        except InvalidRequest as exc:
+            self.finish(_failed(exc, virtualhost))
+            return
+        self._where = judged
+        self._reader = self._read()
+        self.reconnect()
+
+
+_TOO_MANY = Result(False, f"more than {MAX_REDIRECTS} redirects")
+#: What an exchange raises for a server that failed the check, as opposed to a bug of ours.
+_EXPECTED = (OSError, ServerClosed, ProtocolError, InvalidRequest)
+
+
+def _wants_body(spec: HttpSpec) -> bool:
+    return spec.receive is not None and spec.method is not HttpMethod.HEAD
+
+
+def _failed(exc: Exception, virtualhost: str | None) -> Result:
+    """The down result for what an exchange raised (one of ``_EXPECTED``)."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
         return Result(False, verify_failure(exc, virtualhost))
-    except OSError as exc:
+    if isinstance(exc, OSError):
         return Result(False, describe(exc))
-    except ServerClosed:
+    if isinstance(exc, ServerClosed):
         return Result(False, "server closed the connection without a response")
-    except (ProtocolError, InvalidRequest) as exc:
-        return Result(False, printable(str(exc)))
+    return Result(False, printable(str(exc)))
+
+
+def _judged(answer: Answer, spec: HttpSpec, where: URL, first: URL) -> Result | URL:
+    """The result an answer gives, or the URL of the redirect to follow."""
+    status = printable(f"HTTP {answer.status} {answer.reason}")
+    if answer.status in REDIRECTS:
+        virtualhost = spec.virtualhost or None
+        following = _redirect(answer.header(b"location"), where, first, virtualhost)
+        return Result(False, f"{status}: {following}") if isinstance(following, str) else following
     if not 200 <= answer.status < 300:
         return Result(False, status)
-    if not wants_body or spec.receive is None:
+    if not _wants_body(spec) or spec.receive is None:
         return Result(True, status)
     if spec.receive.search(answer.text()) is None:
         return Result(False, f"receive '{printable(spec.receive.pattern)}' not found ({status})")

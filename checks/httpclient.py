@@ -20,7 +20,7 @@ import asyncio
 import re
 import ssl
 import zlib
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import httptools
@@ -118,10 +118,18 @@ def _parser(callbacks: object) -> httptools.HttpResponseParser:
     return parser
 
 
-class _Exchange(asyncio.Protocol):
-    """The Protocol, and the parser's callbacks (``on_*``, looked up by httptools by name)."""
+class Reader(asyncio.Protocol):
+    """One answer read by httptools: the parser's callbacks (``on_*``, looked up by name) and
+    ``settle``, called once with the ``Answer`` or the exception that ends the exchange.
 
-    def __init__(self, request: Request, max_body: int | None) -> None:
+    Fed either as an asyncio Protocol (``exchange``, for TLS) or by a probe's own socket
+    callbacks (``checks.http``), which call ``data_received``, ``eof_received`` and
+    ``connection_lost`` as a transport would.
+    """
+
+    def __init__(
+        self, request: Request, max_body: int | None, settle: Callable[[Answer | Exception], None]
+    ) -> None:
         self._request = request.wire
         # A HEAD is answered without body, whatever the headers announce.
         self._max_body = None if request.method == "HEAD" else max_body
@@ -133,19 +141,20 @@ class _Exchange(asyncio.Protocol):
         self._headers: dict[bytes, bytes] = {}
         self._body = bytearray()
         self._inflate: zlib._Decompress | None = None
-        self.done: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()
+        self._settle = settle
+        self.over = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         transport.write(self._request)  # type: ignore[attr-defined]
 
     def data_received(self, data: bytes) -> None:
-        if self.done.done():
+        if self.over:
             return
         if not self._head and len(data) > MAX_HEAD - self._seen:
             data = self._past_head(data)
         elif not self._head:
             self._seen += len(data)
-        if data and not self.done.done():
+        if data and not self.over:
             self._feed(data)
 
     def _past_head(self, data: bytes) -> bytes:
@@ -154,14 +163,14 @@ class _Exchange(asyncio.Protocol):
         self._seen = MAX_HEAD
         if room:
             self._feed(data[:room])
-        if self._head or self.done.done():
+        if self._head or self.over:
             return data[room:]
         limit = f"status line and headers past {MAX_HEAD // 1024} KiB"
         self._fail(ProtocolError(f"invalid HTTP answer: {limit}"))
         return b""
 
     def eof_received(self) -> bool:
-        if not self.done.done():
+        if not self.over:
             # Ends a body that runs until the close, or one the server cut short: either is
             # judged on what arrived, as a browser would show it.
             if self._head:
@@ -171,7 +180,7 @@ class _Exchange(asyncio.Protocol):
         return False
 
     def connection_lost(self, exc: Exception | None) -> None:
-        if self.done.done():
+        if self.over:
             return
         if self._head:
             self._finish()
@@ -182,13 +191,13 @@ class _Exchange(asyncio.Protocol):
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserUpgrade:
-            if not self.done.done():
+            if not self.over:
                 self._fail(ProtocolError(_SWITCH))
         except httptools.HttpParserCallbackError as exc:
-            if not self.done.done():  # a bug of ours, not the server's: raised to the caller
+            if not self.over:  # a bug of ours, not the server's: raised to the caller
                 self._fail(exc.__context__ if isinstance(exc.__context__, Exception) else exc)
         except httptools.HttpParserError as exc:
-            if self.done.done():
+            if self.over:
                 return  # bytes after the answer this check needed
             if self._head:
                 self._finish()  # a broken body framing after a readable head: judge what came
@@ -224,7 +233,7 @@ class _Exchange(asyncio.Protocol):
             self._inflate = zlib.decompressobj(_AUTO_HEADER)
 
     def on_body(self, chunk: bytes) -> None:
-        if self.done.done() or not self._head or not self._max_body:
+        if self.over or not self._head or not self._max_body:
             return
         limit = self._max_body
         if self._inflate is not None:
@@ -239,21 +248,20 @@ class _Exchange(asyncio.Protocol):
             self._finish()
 
     def on_message_complete(self) -> None:
-        if self._head and not self.done.done():
+        if self._head and not self.over:
             self._finish()
 
     # --------------------------------------------------------------------------------------------
 
     def _fail(self, exc: Exception) -> None:
-        self.done.set_exception(exc)
-        # Marked as seen: a caller cancelled while connecting never awaits this future, and the
-        # loop would otherwise log "exception was never retrieved" for every such check.
-        self.done.exception()
+        self.over = True
+        self._settle(exc)
 
     def _finish(self) -> None:
+        self.over = True
         body = bytes(self._body) if self._max_body else None
         reason = self._reason.decode("latin-1").strip()
-        self.done.set_result(Answer(self._status, reason, self._headers, body))
+        self._settle(Answer(self._status, reason, self._headers, body))
 
 
 async def exchange(
@@ -269,11 +277,24 @@ async def exchange(
     TLS), ``ProtocolError`` and ``ServerClosed``; the connection is closed in every case,
     cancellation included."""
     loop = asyncio.get_running_loop()
-    transport, protocol = await loop.create_connection(
-        lambda: _Exchange(request, max_body), host, port, ssl=tls
+    done: asyncio.Future[Answer] = loop.create_future()
+
+    def settle(outcome: Answer | Exception) -> None:
+        if done.done():  # cancelled: the abort below still ends the connection
+            return
+        if isinstance(outcome, Exception):
+            done.set_exception(outcome)
+            # Marked as seen: a caller cancelled while connecting never awaits this future,
+            # and the loop would otherwise log "exception was never retrieved" for each.
+            done.exception()
+        else:
+            done.set_result(outcome)
+
+    transport, _ = await loop.create_connection(
+        lambda: Reader(request, max_body, settle), host, port, ssl=tls
     )
     try:
-        return await protocol.done
+        return await done
     finally:
         # abort: no lingering close handshake (or TLS close_notify) for a check that is done.
         transport.abort()

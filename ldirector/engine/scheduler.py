@@ -22,6 +22,7 @@ import math
 import random
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import checks
 from checks.types import CheckSpec, Result, Target
@@ -43,6 +44,10 @@ UNJUDGED_SHARE = 0.25
 BEHIND_WARNING_EVERY = 60.0
 
 CheckRunner = Callable[[Target, CheckSpec], Awaitable[Result]]
+if TYPE_CHECKING:
+    from checks.probe import Done, Outcome, Probe
+
+    CheckStarter = Callable[[Target, CheckSpec, Done], Probe | None]
 
 #: Generous by default: a black-holed real holds its slot for a whole timeout, and a cap
 #: below the number of black holes would let them delay the healthy reals' checks. Each
@@ -67,7 +72,26 @@ async def run_check(
     run: CheckRunner, target: Target, spec: CheckSpec, limit: float, clock: Clock
 ) -> Result:
     """Run one check for at most ``limit`` seconds and time it; never raises except on
-    cancellation. The one harness every check runs under, in the daemon and in ``check``.
+    cancellation. The harness every check run as a coroutine runs under, in the daemon and in
+    ``check``; a probe (``checks.begin``) gets the same deadline and the same ``verdict``.
+    """
+    started = clock.now()
+    deadline = asyncio.timeout(limit)
+    outcome: Outcome | None
+    try:
+        async with deadline:
+            outcome = await run(target, spec)
+    except TimeoutError as exc:
+        outcome = None if deadline.expired() else exc
+    except Exception as exc:  # a bug in a check must not take the daemon down
+        outcome = exc
+    return verdict(target, spec, limit, outcome, clock.now() - started)
+
+
+def verdict(
+    target: Target, spec: CheckSpec, limit: float, outcome: Outcome | None, elapsed: float
+) -> Result:
+    """The result of one check that ran ``elapsed`` seconds; ``outcome`` None: our deadline.
 
     The time is the clock's from start to finish, so a check that timed out is recorded with the
     time it took, not 0. Our deadline reads ``timed out after 3s``; a TimeoutError a check let
@@ -75,23 +99,18 @@ async def run_check(
     with the traceback logged. A check's reason comes from a real server, so it is made safe for
     a log line, a terminal and a page here, once, for every consumer.
     """
-    started = clock.now()
-    deadline = asyncio.timeout(limit)
     weight = None
-    try:
-        async with deadline:
-            result = await run(target, spec)
-        ok, reason, weight = result.ok, result.reason, result.weight
-    except TimeoutError as exc:
-        if deadline.expired():
-            ok, reason = False, f"timed out after {seconds_text(limit)}"
-        else:
-            log.exception("check %s of %s let a timeout escape", type(spec).__name__, target)
-            ok, reason = False, f"internal error: {exc!r}"
-    except Exception as exc:  # a bug in a check must not take the daemon down
-        log.exception("check %s of %s raised", type(spec).__name__, target)
-        ok, reason = False, f"internal error: {type(exc).__name__}: {exc}"
-    elapsed = clock.now() - started
+    if outcome is None:
+        ok, reason = False, f"timed out after {seconds_text(limit)}"
+    elif isinstance(outcome, Result):
+        ok, reason, weight = outcome.ok, outcome.reason, outcome.weight
+    elif isinstance(outcome, TimeoutError):
+        what = type(spec).__name__
+        log.error("check %s of %s let a timeout escape", what, target, exc_info=outcome)
+        ok, reason = False, f"internal error: {outcome!r}"
+    else:
+        log.error("check %s of %s raised", type(spec).__name__, target, exc_info=outcome)
+        ok, reason = False, f"internal error: {type(outcome).__name__}: {outcome}"
     return Result(ok, clean_reason(reason, secrets_of(spec)), elapsed, weight)
 
 
@@ -111,9 +130,15 @@ class Slots:
     def waiting(self) -> int:
         return sum(1 for f in self._waiters if not f.done())
 
-    async def acquire(self) -> None:
+    def take(self) -> bool:
+        """A slot now if one is free and nobody waits for one; False otherwise."""
         if self._free > 0 and not self._waiters:
             self._free -= 1
+            return True
+        return False
+
+    async def acquire(self) -> None:
+        if self.take():
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiters.append(future)
@@ -140,9 +165,10 @@ class Slots:
 
 
 class _Track:
-    """One job's running state: its next timer or its check in flight, never both."""
+    """One job's running state: its next timer or its check in flight (a task or a probe),
+    never two of them."""
 
-    __slots__ = ("due", "job", "rotation", "spread", "task", "timer")
+    __slots__ = ("due", "job", "probe", "rotation", "spread", "task", "timer")
 
     def __init__(self, job: Job, *, spread: bool) -> None:
         self.job = job
@@ -152,15 +178,63 @@ class _Track:
         self.spread = spread
         self.timer: Timer | None = None
         self.task: asyncio.Task[None] | None = None
+        self.probe: _Probing | None = None
 
     def cancel(self) -> asyncio.Task[None] | None:
         if self.timer is not None:
             self.timer.cancel()
             self.timer = None
+        probing, self.probe = self.probe, None
+        if probing is not None:
+            probing.cancel()
         task, self.task = self.task, None
         if task is not None:
             task.cancel()
         return task
+
+
+def _next(track: _Track) -> tuple[CheckKind, CheckSpec, float]:
+    """The kind of check the track runs next, its spec and its timeout."""
+    job = track.job
+    kind = track.rotation.next_kind if job.combined is not None else CheckKind.NEGOTIATE
+    spec, timeout = job.spec_for(kind)
+    return kind, spec, timeout
+
+
+class _Probing:
+    """A check in flight as a probe: its deadline, and what the scheduler needs when it ends.
+
+    ``done`` is the probe's callback and, with None, the deadline's; whichever comes first
+    ends the check and the other is cancelled.
+    """
+
+    __slots__ = ("deadline", "kind", "probe", "scheduler", "since", "started", "timeout", "track")
+
+    def __init__(
+        self, scheduler: Scheduler, track: _Track, kind: CheckKind, timeout: float, started: float
+    ) -> None:
+        self.scheduler, self.track, self.kind = scheduler, track, kind
+        self.timeout, self.started = timeout, started
+        self.since = asyncio.get_running_loop().time()
+        self.probe: Probe | None = None
+        self.deadline: Timer | None = None
+
+    def done(self, outcome: Outcome | None) -> None:
+        if self.track.probe is not self:
+            return  # cancelled meanwhile
+        self.track.probe = None
+        if outcome is None and self.probe is not None:
+            self.probe.cancel()
+        elif self.deadline is not None:
+            self.deadline.cancel()
+        self.scheduler._probed(self, outcome)
+
+    def cancel(self) -> None:
+        if self.probe is not None:
+            self.probe.cancel()
+        if self.deadline is not None:
+            self.deadline.cancel()
+        self.scheduler._release()
 
 
 class Scheduler:
@@ -177,6 +251,7 @@ class Scheduler:
         *,
         clock: Clock | None = None,
         run: CheckRunner = checks.run,
+        begin: CheckStarter | None = None,
         concurrency: int = DEFAULT_CONCURRENCY,
         rng: random.Random | None = None,
         burst_rate: float = DEFAULT_BURST_RATE,
@@ -190,6 +265,9 @@ class Scheduler:
         self._burst_rate = burst_rate
         self._clock = clock or MonotonicClock()
         self._run = run
+        # Probes are checks.run's own fast path: a caller injecting another run gets none
+        # unless it injects begin too.
+        self._begin = begin if begin is not None or run is not checks.run else checks.begin
         self._slots = Slots(concurrency)
         self._rng = rng or random.Random()  # noqa: S311 - jitter, not secrecy
         self._tracks: dict[Job, _Track] = {}
@@ -240,18 +318,53 @@ class Scheduler:
         await asyncio.gather(*tasks, return_exceptions=True)
         self._load.close()
 
+    def _release(self) -> None:
+        """A probe was cancelled: its slot and its place in the load are free."""
+        self._load.finished()
+        self._slots.release()
+
     def _wait(self, track: _Track, due: float) -> None:
         track.due = due
         track.timer = self._clock.call_at(due, self._fire_at_due, track)
 
     def _fire(self, track: _Track) -> None:
         track.timer = None
+        # A check that can run as a probe does so when it can start now; one that must wait
+        # for the loop or for a slot waits in a task, as every other check runs.
+        if self._begin is not None and not self._load.must_wait and self._slots.take():
+            if self._probe(track, self._begin):
+                return
+            self._slots.release()
         track.task = asyncio.create_task(self._check(track))
 
+    def _probe(self, track: _Track, begin: CheckStarter) -> bool:
+        """Start the track's check as a probe (``checks.begin``); False if it has no probe."""
+        kind, spec, timeout = _next(track)
+        started = self._clock.now()
+        probing = _Probing(self, track, kind, timeout, started)
+        try:
+            probe = begin(track.job.target, spec, probing.done)
+        except Exception:  # run as a task, whose harness words the bug
+            return False
+        if probe is None:
+            return False
+        probing.probe = probe
+        probing.deadline = self._clock.call_at(started + timeout, probing.done, None)
+        track.probe = probing
+        self._load.started()
+        return True
+
+    def _probed(self, probing: _Probing, outcome: Outcome | None) -> None:
+        self._load.finished()
+        self._slots.release()
+        track, started = probing.track, probing.started
+        spec, _ = track.job.spec_for(probing.kind)
+        elapsed = self._clock.now() - started
+        result = verdict(track.job.target, spec, probing.timeout, outcome, elapsed)
+        self._ended(track, probing.kind, probing.timeout, result, started, probing.since)
+
     async def _check(self, track: _Track) -> None:
-        job, due = track.job, track.due
-        kind = track.rotation.next_kind if job.combined is not None else CheckKind.NEGOTIATE
-        spec, timeout = job.spec_for(kind)
+        kind, spec, timeout = _next(track)
         load, counters = self._load, self._counters
         if load.must_wait:
             counters.checks_waiting += 1
@@ -265,15 +378,30 @@ class Scheduler:
             since = asyncio.get_running_loop().time()
             load.started()
             try:
-                result = await run_check(self._run, job.target, spec, timeout, self._clock)
+                result = await run_check(self._run, track.job.target, spec, timeout, self._clock)
             finally:
                 load.finished()
+        track.task = None
+        self._ended(track, kind, timeout, result, started, since)
+
+    def _ended(
+        self,
+        track: _Track,
+        kind: CheckKind,
+        timeout: float,
+        result: Result,
+        started: float,
+        since: float,
+    ) -> None:
+        """Judge a finished check (or not, when we were the slow party) and schedule the next."""
+        job, due = track.job, track.due
         # A check needs a few turns of the loop (connect, send, read): with each turn at most
         # `worst` late, a timeout well past that is the server's own.
+        load = self._load
         worst = load.worst_since(since) if not result.ok and result.elapsed >= timeout else 0.0
         if worst > UNJUDGED_SHARE * timeout:
             # Timed out while ldirector itself was behind: the server may have answered in time.
-            counters.checks_unjudged += 1
+            self._counters.checks_unjudged += 1
             log.debug(
                 "check of %s not judged: the event loop fell %.1f s behind during its %s timeout",
                 job.target,
@@ -296,7 +424,6 @@ class Scheduler:
         now = self._clock.now()
         if due < now:
             due += math.ceil((now - due) / job.interval) * job.interval
-        track.task = None
         self._wait(track, due)
 
     def _warn_behind(self) -> None:

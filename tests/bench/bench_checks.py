@@ -69,8 +69,9 @@ class Figure:
 async def _drive(kind: str, port: int, seconds: float, concurrency: int, paced: float) -> Figure:
     import checks
     from checks.types import CheckSpec, ConnectSpec, HttpSpec, Target
+    from ldirector.core.plan import Job
     from ldirector.engine.clock import MonotonicClock
-    from ldirector.engine.scheduler import run_check
+    from ldirector.engine.scheduler import Observation, Scheduler, run_check
 
     clock = MonotonicClock()
 
@@ -102,26 +103,34 @@ async def _drive(kind: str, port: int, seconds: float, concurrency: int, paced: 
         cpu = (after.ru_utime - usage.ru_utime) + (after.ru_stime - usage.ru_stime)
         return time.monotonic() - started, cpu
 
-    async def one(i: int) -> None:
-        result = await run_check(checks.run, targets[i % COUNT], spec, 5, clock)
-        if counts["measuring"]:
-            counts["ok" if result.ok else "failed"] += 1
-
-    def start(group: asyncio.TaskGroup, i: int) -> None:
-        group.create_task(one(i))
+    async def consume(queue: asyncio.Queue[Observation]) -> None:
+        while True:
+            result = (await queue.get()).result
+            if counts["measuring"]:
+                counts["ok" if result.ok else "failed"] += 1
 
     stop = time.monotonic() + WARMUP + seconds
+    queue: asyncio.Queue[Observation] = asyncio.Queue()
+    scheduler = Scheduler(queue)
     async with asyncio.TaskGroup() as group:
+        consumer = None
         if paced:
-            # One check at a time, started by timers as the daemon starts them: what a check
-            # costs when each is woken up for, not when many share a turn of the loop.
-            loop, first = asyncio.get_running_loop(), asyncio.get_running_loop().time()
-            for i in range(int(paced * (WARMUP + seconds))):
-                loop.call_at(first + i / paced, start, group, i)
+            # Checks started by the daemon's own scheduler, each real on its cadence at random
+            # offsets: what a check costs when each is woken up for, as in the daemon, not when
+            # many share a turn of the loop.
+            interval = COUNT / paced
+            scheduler.set_jobs(
+                Job(target=t, spec=spec, timeout=5, interval=interval) for t in targets
+            )
+            consumer = group.create_task(consume(queue))
         else:
             for n in range(concurrency):
                 group.create_task(worker(n, stop))
         timing = group.create_task(window())
+        await timing
+        await scheduler.stop()
+        if consumer is not None:
+            consumer.cancel()
     elapsed, cpu = timing.result()
     if reasons:
         print(f"ldirector {kind} failures: {reasons}", file=sys.stderr)

@@ -18,6 +18,10 @@ each given the same reals, checks every 5 s with a 3 s timeout, a failed real ke
 - Launch to first check (60 reals, HTTP): from the spawn to nginx's first logged request; and
   the background cost: CPU over a window with those 60 reals.
 - ldirector's peak RSS at the first size with HTTP checks.
+- The floor: at the first size of each kind, a bare Python checker (``pyfloor.py``: the standard
+  library's selector and sockets, nothing else) runs the same checks, and its CPU per check, RSS
+  and launch are printed beside keepalived's, without a bar: what any Python program costs
+  there, which is the part of ldirector's ratios the language runtime sets.
 
 Each figure is printed beside keepalived's, the ratio and the bar; the exit status is 1 when a
 bar is missed. It changes the IPVS table, so outside the VM it boots one with
@@ -26,7 +30,8 @@ artifacts/bench-keepalived.args). Traffic goes only to the namespace's addresses
 is bounded in count and time.
 
     .venv/bin/python tests/bench/bench_keepalived.py [--reals 1000,5000] [--kinds http,connect]
-        [--only ldirector|keepalived] [--window 30] [--failures 10] [--no-idle] [--profile]
+        [--only ldirector|keepalived] [--window 30] [--failures 10] [--no-idle] [--no-floor]
+        [--profile]
         [--loop asyncio|uvloop]
 """
 
@@ -155,6 +160,10 @@ def scale_run(tool: Tool, s: Schedule, nginx_pid: int, log: AccessLog, args: Opt
     with versus.running(tool, s):
         if s.kind == "http":
             run.launch = first_request(log, tool.spawned, CONVERGE_LIMIT) - tool.spawned
+        if tool.name == versus.FLOOR:  # no table to converge: its window, and that is all
+            time.sleep(s.interval + s.timeout)
+            measure_window(tool, nginx_pid, args.window, run)
+            return run
         if not wait_converged(tool, s.members, dead, run):
             return run
         time.sleep(s.interval + s.timeout)  # past the cold start
@@ -210,6 +219,7 @@ class Options:
     idle_window: float
     failures: int
     idle: bool
+    floor: bool
     profile: bool
     loop: str
 
@@ -223,6 +233,11 @@ def parse(argv: list[str]) -> Options:
     parser.add_argument("--idle-window", type=float, default=90.0)
     parser.add_argument("--failures", type=int, default=10, help="reals failed for detection")
     parser.add_argument("--no-idle", action="store_true", help="skip the 60-real launch run")
+    parser.add_argument(
+        "--no-floor",
+        action="store_true",
+        help="skip the bare Python checker (tests/bench/pyfloor.py)",
+    )
     parser.add_argument(
         "--loop",
         choices=("asyncio", "uvloop"),
@@ -243,6 +258,7 @@ def parse(argv: list[str]) -> Options:
         idle_window=a.idle_window,
         failures=a.failures,
         idle=not a.no_idle,
+        floor=not a.no_floor,
         profile=a.profile,
         loop=a.loop,
     )
@@ -285,6 +301,8 @@ def bench(args: Options) -> int:
                 access_log=log.path,
             )
         )  # fmt: skip
+        (work / versus.FLOOR).mkdir()
+        floor = Tool(versus.FLOOR, work / versus.FLOOR)
         tools = {}
         for name in args.tools:
             (work / name).mkdir()
@@ -299,6 +317,12 @@ def bench(args: Options) -> int:
                     tool.profile = work / f"ldirector-{kind}-{reals}.prof" if profiled else None
                     run = scale_run(tool, s, server.pid, log, args)
                     runs[(name, kind, reals)] = run
+                    report(run)
+                if args.floor and reals == args.sizes[0]:
+                    s = Schedule(tuple(range(reals)), kind, INTERVAL, TIMEOUT)
+                    print(f"  bare Python checker: {kind} checks of {reals} reals ...", flush=True)
+                    run = scale_run(floor, s, server.pid, log, args)
+                    runs[(versus.FLOOR, kind, reals)] = run
                     report(run)
         if args.idle:
             for name, tool in tools.items():

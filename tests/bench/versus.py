@@ -30,6 +30,8 @@ IDLE_REALS = 60
 SCHEDULE_BAR = 0.95
 LDIRECTOR = str(Path(sys.executable).parent / "ldirector")
 TOOLS = ("keepalived", "ldirector")
+#: The bare Python checker (tests/bench/pyfloor.py): the language runtime's floor, not a tool.
+FLOOR = "pyfloor"
 
 
 def virtual_address(v: int) -> str:
@@ -78,6 +80,12 @@ def ldirector_config(s: Schedule) -> str:
     return "\n".join(lines) + "\n"
 
 
+def floor_config(s: Schedule) -> str:
+    """pyfloor.py's: the kind, interval and timeout, then the reals' addresses."""
+    head = f"{s.kind} {s.interval:g} {s.timeout:g}"
+    return "\n".join([head, *(real_address(i) for i in s.members)]) + "\n"
+
+
 def keepalived_config(s: Schedule) -> str:
     """keepalived.conf for its checker alone: ``inhibit_on_failure`` (weight 0, as quiescent),
     ``retry 0`` (one failed check takes a real out, as ldirectord's failurecount=1), the same
@@ -121,6 +129,8 @@ class Tool:
             pids = ["-p", str(self.workdir / "keepalived.pid")]
             pids += ["-c", str(self.workdir / "checkers.pid")]
             return ["keepalived", "--check", "--dont-fork", "--log-console", "-f", str(conf), *pids]
+        if self.name == FLOOR:
+            return [sys.executable, str(Path(__file__).with_name("pyfloor.py")), str(conf)]
         if self.profile is not None:
             head = [sys.executable, "-m", "cProfile", "-o", str(self.profile), "-m", "ldirector"]
             return [*head, str(conf), "start"]
@@ -140,7 +150,8 @@ class Tool:
     def start(self, s: Schedule) -> None:
         self.runs += 1
         conf = self.workdir / f"{self.name}-{s.kind}-{s.reals}.conf"
-        conf.write_text(keepalived_config(s) if self.name == "keepalived" else ldirector_config(s))
+        configs = {"keepalived": keepalived_config, FLOOR: floor_config}
+        conf.write_text(configs.get(self.name, ldirector_config)(s))
         (self.workdir / "run").mkdir(parents=True, exist_ok=True)
         out = (self.workdir / f"{self.name}-{self.runs}.out").open("wb")
         with out:
@@ -368,6 +379,12 @@ def rows(
             out.append(Row(f"{tag}: healthy reals up", *ups, "n", f"all {healthy}", ok))
             dropped = pair(ld, ka, lambda r: r.dropped)
             out.append(Row(f"{tag}: packets to dead reals", *dropped, "count", "", None))
+            floor = get(FLOOR, kind, reals)
+            if floor is not None:  # in the ldirector column: any Python checker's least
+                least = pair(floor, ka, lambda r: r.cpu_per_check_ms)
+                out.append(
+                    Row(f"{tag}: bare Python checker, CPU per check", *least, "ms", "", None)
+                )
     first = sizes[0]
     ld, ka = get("ldirector", "http", first), get("keepalived", "http", first)
     if failures and "http" in kinds:
@@ -386,6 +403,14 @@ def rows(
         )
         launches = pair(ld, ka, lambda r: r.launch)
         out.append(Row(f"launch to first check (s, http {first})", *launches, "s", "", None))
+        floor = get(FLOOR, "http", first)
+        if floor is not None:
+            least = pair(floor, ka, lambda r: r.hwm)
+            out.append(
+                Row(f"bare Python checker, peak RSS (MB, http {first})", *least, "MB", "", None)
+            )
+            least = pair(floor, ka, lambda r: r.launch)
+            out.append(Row(f"bare Python checker, launch (s, http {first})", *least, "s", "", None))
     li, ki = get("ldirector", "idle", IDLE_REALS), get("keepalived", "idle", IDLE_REALS)
     if li or ki:
         launches = pair(li, ki, lambda r: r.launch)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import socket
 from collections.abc import Iterator
 from contextlib import ExitStack
 from ipaddress import ip_address
@@ -28,7 +29,7 @@ from checks.types import (
     Target,
     Transport,
 )
-from tests.support.checkrun import run_check
+from tests.support.checkrun import leak_free, run_check
 from tests.support.servers import black_hole, free_port, hung_tcp, hung_udp
 
 
@@ -49,14 +50,33 @@ async def test_run_leaves_the_timing_to_the_caller() -> None:
 
 async def test_a_bug_in_a_check_reaches_the_caller(monkeypatch: pytest.MonkeyPatch) -> None:
     # Containing it, with the wording the operator sees, is the scheduler's job.
-    from checks import connect
+    from checks import simpletcp
 
-    async def broken(target: Target, spec: ConnectSpec) -> Result:
+    async def broken(target: Target, spec: SimpleTcpSpec) -> Result:
         raise KeyError("oops")
 
-    monkeypatch.setattr(connect, "check", broken)
+    monkeypatch.setattr(simpletcp, "check", broken)
     with pytest.raises(KeyError, match="oops"):
-        await checks.run(Target(address=ip_address("127.0.0.1"), port=1), ConnectSpec())
+        await checks.run(
+            Target(address=ip_address("127.0.0.1"), port=1), SimpleTcpSpec(request="x")
+        )
+
+
+async def test_a_bug_in_a_probe_reaches_the_caller_and_closes_its_socket(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A probe runs in the loop's callbacks: a bug there must end the check, not hang it.
+    from checks import connect
+
+    def broken(self: object) -> None:
+        raise KeyError("oops")
+
+    monkeypatch.setattr(connect._Connect, "connected", broken)
+    with socket.create_server(("127.0.0.1", 0)) as listener:
+        where = Target(address=ip_address("127.0.0.1"), port=listener.getsockname()[1])
+        async with leak_free():
+            with pytest.raises(KeyError, match="oops"):
+                await checks.run(where, ConnectSpec())
 
 
 async def test_run_has_no_deadline_of_its_own() -> None:
