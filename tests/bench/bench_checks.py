@@ -297,7 +297,7 @@ def main() -> None:
         type=float,
         default=0.0,
         metavar="RATE",
-        help="start ldirector's checks by timers at RATE a second instead (ldirectord skipped)",
+        help="run ldirector's scheduler at RATE checks a second instead (ldirectord skipped)",
     )
     parser.add_argument("--only", choices=sorted(BARS), help="measure one kind of check")
     parser.add_argument("--worker", choices=sorted(BARS), help=argparse.SUPPRESS)
